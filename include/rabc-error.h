@@ -1,0 +1,68 @@
+/* rabc-error.h: the RABC_ERROR domain
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#pragma once
+
+#if !defined(__RABC_INSIDE__) && !defined(RABC_COMPILATION)
+#error "Only <rabc.h> can be included directly."
+#endif
+
+#include <glib-object.h>
+
+#include "rabc-version-macros.h"
+
+G_BEGIN_DECLS
+
+/**
+ * RABC_ERROR:
+ *
+ * The error domain of librabc. Errors in this domain are from the
+ * [enum@Rabc.Error] enumeration.
+ */
+#define RABC_ERROR (rabc_error_quark ())
+
+/**
+ * RABC_TYPE_ERROR:
+ *
+ * The [alias@GObject.Type] of [enum@Rabc.Error].
+ */
+#define RABC_TYPE_ERROR (rabc_error_get_type ())
+
+/**
+ * RabcError:
+ * @RABC_ERROR_IPC_CONNECTION: connecting, reading or writing failed, or
+ *   the peer went away
+ * @RABC_ERROR_EXCEEDED_IPC_MAX_SIZE: a message is not shorter than the
+ *   maximum message size
+ * @RABC_ERROR_INVALID_ARGUMENT: an argument was refused, for example a
+ *   socket path that is too long or that is not a socket
+ * @RABC_ERROR_INVALID_DATA: the peer sent data that breaks the protocol:
+ *   text that is not UTF-8, or a message nobody asked for
+ * @RABC_ERROR_TIMED_OUT: no reply arrived in time
+ * @RABC_ERROR_CLOSED: the connection was closed locally, or was never open
+ * @RABC_ERROR_BUG: an internal error in librabc; please report it
+ * @RABC_ERROR_ADDRESS_IN_USE: a server is already listening on the socket
+ *   path
+ *
+ * Error codes of the [error@Rabc.Error] domain. Cancellation is reported as
+ * `G_IO_ERROR_CANCELLED` in the `G_IO_ERROR` domain, as in GIO.
+ */
+typedef enum {
+  RABC_ERROR_IPC_CONNECTION,
+  RABC_ERROR_EXCEEDED_IPC_MAX_SIZE,
+  RABC_ERROR_INVALID_ARGUMENT,
+  RABC_ERROR_INVALID_DATA,
+  RABC_ERROR_TIMED_OUT,
+  RABC_ERROR_CLOSED,
+  RABC_ERROR_BUG,
+  RABC_ERROR_ADDRESS_IN_USE,
+} RabcError;
+
+RABC_AVAILABLE_IN_ALL
+GQuark rabc_error_quark    (void);
+RABC_AVAILABLE_IN_ALL
+GType  rabc_error_get_type (void) G_GNUC_CONST;
+
+G_END_DECLS

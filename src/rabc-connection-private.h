@@ -1,0 +1,89 @@
+/* rabc-connection-private.h: a framed, non-blocking Unix socket
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+typedef struct _RabcConnection RabcConnection;
+
+typedef struct {
+  /* One complete, valid message.  Return FALSE to stop reading, for example
+   * because the owner closed the connection. */
+  gboolean (*message)    (RabcConnection *conn,
+                          const char     *text,
+                          gsize           len,
+                          gpointer        user_data);
+  /* The peer went away or broke the protocol.  Called once; the connection
+   * is closed when it returns. */
+  void     (*failed)     (RabcConnection *conn,
+                          const GError   *error,
+                          gpointer        user_data);
+  /* Output is queued (TRUE) or drained (FALSE): watch for G_IO_OUT or not. */
+  void     (*want_write) (RabcConnection *conn,
+                          gboolean        want,
+                          gpointer        user_data);
+} RabcConnectionFuncs;
+
+RabcConnection *rabc_connection_new             (int                        fd,
+                                                 gsize                      max_message_size,
+                                                 const RabcConnectionFuncs *funcs,
+                                                 gpointer                   user_data);
+RabcConnection *rabc_connection_ref             (RabcConnection            *conn);
+void            rabc_connection_unref           (RabcConnection            *conn);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RabcConnection, rabc_connection_unref)
+
+int             rabc_connection_get_fd          (RabcConnection            *conn);
+gpointer        rabc_connection_get_user_data   (RabcConnection            *conn);
+gboolean        rabc_connection_is_closed       (RabcConnection            *conn);
+gsize           rabc_connection_get_queued      (RabcConnection            *conn);
+void            rabc_connection_set_max_message_size (RabcConnection       *conn,
+                                                 gsize                      max_message_size);
+
+gboolean        rabc_connection_queue_message   (RabcConnection            *conn,
+                                                 const char                *text,
+                                                 gsize                      len,
+                                                 GError                   **error);
+void            rabc_connection_queue_frames    (RabcConnection            *conn,
+                                                 const guint8              *frames,
+                                                 gsize                      len);
+gboolean        rabc_connection_flush           (RabcConnection            *conn);
+void            rabc_connection_handle_io       (RabcConnection            *conn,
+                                                 GIOCondition               condition);
+gboolean        rabc_connection_iterate_sync    (RabcConnection            *conn,
+                                                 gint64                     deadline,
+                                                 GCancellable              *cancellable,
+                                                 GError                   **error);
+void            rabc_connection_close           (RabcConnection            *conn);
+
+/* Sockets. */
+int             rabc_socket_connect             (const char                *path,
+                                                 GError                   **error);
+typedef enum {
+  RABC_SOCKET_LISTENING,
+  RABC_SOCKET_STALE,
+  RABC_SOCKET_UNKNOWN,
+} RabcSocketState;
+
+RabcSocketState rabc_socket_probe               (const char                *path,
+                                                 GError                   **error);
+int             rabc_socket_listen              (const char                *path,
+                                                 GError                   **error);
+int             rabc_socket_accept              (int                        listen_fd,
+                                                 GError                   **error);
+
+/* A GSource watching one file descriptor; its callback is a
+ * RabcFdSourceFunc. */
+typedef gboolean (*RabcFdSourceFunc) (GIOCondition condition,
+                                      gpointer     user_data);
+
+GSource        *rabc_fd_source_new              (int                        fd,
+                                                 GIOCondition               events);
+void            rabc_fd_source_set_events       (GSource                   *source,
+                                                 GIOCondition               events);
+
+G_END_DECLS

@@ -1,0 +1,651 @@
+/* rabc-connection.c: a framed, non-blocking Unix socket
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#define _GNU_SOURCE
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "rabc-connection-private.h"
+#include "rabc-error.h"
+#include "rabc-frame-private.h"
+
+/* Bytes read per read(2).  Whole frames are decoded straight from this
+ * buffer, so it lives on the stack and idle connections cost nothing. */
+#define READ_CHUNK_SIZE (64 * 1024)
+
+struct _RabcConnection {
+  int                        fd;
+  guint                      ref_count;
+  gboolean                   closed;
+  gboolean                   want_write;
+  RabcFrameDecoder           decoder;
+  GByteArray                *out;
+  gsize                      out_pos;
+  const RabcConnectionFuncs *funcs;
+  gpointer                   user_data;
+};
+
+RabcConnection *
+rabc_connection_new (int                        fd,
+                     gsize                      max_message_size,
+                     const RabcConnectionFuncs *funcs,
+                     gpointer                   user_data)
+{
+  RabcConnection *conn = g_new0 (RabcConnection, 1);
+
+  conn->fd = fd;
+  conn->ref_count = 1;
+  conn->funcs = funcs;
+  conn->user_data = user_data;
+  rabc_frame_decoder_init (&conn->decoder, max_message_size);
+
+  return conn;
+}
+
+RabcConnection *
+rabc_connection_ref (RabcConnection *conn)
+{
+  conn->ref_count++;
+  return conn;
+}
+
+void
+rabc_connection_unref (RabcConnection *conn)
+{
+  if (--conn->ref_count > 0)
+    return;
+
+  rabc_connection_close (conn);
+  rabc_frame_decoder_clear (&conn->decoder);
+  g_free (conn);
+}
+
+int
+rabc_connection_get_fd (RabcConnection *conn)
+{
+  return conn->fd;
+}
+
+gpointer
+rabc_connection_get_user_data (RabcConnection *conn)
+{
+  return conn->user_data;
+}
+
+gboolean
+rabc_connection_is_closed (RabcConnection *conn)
+{
+  return conn->closed;
+}
+
+gsize
+rabc_connection_get_queued (RabcConnection *conn)
+{
+  return conn->out != NULL ? conn->out->len - conn->out_pos : 0;
+}
+
+void
+rabc_connection_set_max_message_size (RabcConnection *conn,
+                                      gsize           max_message_size)
+{
+  conn->decoder.max_size = max_message_size;
+}
+
+/*
+ * rabc_connection_close:
+ *
+ * Closes the socket without calling any callback and drops queued output.
+ */
+void
+rabc_connection_close (RabcConnection *conn)
+{
+  if (conn->closed)
+    return;
+
+  conn->closed = TRUE;
+  if (conn->fd >= 0)
+    close (conn->fd);
+  conn->fd = -1;
+  g_clear_pointer (&conn->out, g_byte_array_unref);
+  conn->out_pos = 0;
+  rabc_frame_decoder_clear (&conn->decoder);
+}
+
+static void
+connection_fail (RabcConnection *conn,
+                 GError         *error)
+{
+  if (conn->closed)
+    {
+      g_error_free (error);
+      return;
+    }
+
+  rabc_connection_ref (conn);
+  conn->funcs->failed (conn, error, conn->user_data);
+  rabc_connection_close (conn);
+  rabc_connection_unref (conn);
+  g_error_free (error);
+}
+
+static void
+set_want_write (RabcConnection *conn,
+                gboolean        want)
+{
+  if (conn->want_write == want || conn->closed)
+    return;
+
+  conn->want_write = want;
+  conn->funcs->want_write (conn, want, conn->user_data);
+}
+
+gboolean
+rabc_connection_queue_message (RabcConnection  *conn,
+                               const char      *text,
+                               gsize            len,
+                               GError         **error)
+{
+  if (conn->closed)
+    {
+      g_set_error_literal (error, RABC_ERROR, RABC_ERROR_CLOSED,
+                           "the connection is closed");
+      return FALSE;
+    }
+
+  if (!rabc_frame_check (text, len, conn->decoder.max_size, error))
+    return FALSE;
+
+  if (conn->out == NULL)
+    conn->out = g_byte_array_sized_new (RABC_FRAME_HEADER_SIZE + len);
+  rabc_frame_encode (conn->out, text, len);
+  return TRUE;
+}
+
+/* Appends already encoded frames, such as a server's fixed reply. */
+void
+rabc_connection_queue_frames (RabcConnection *conn,
+                              const guint8   *frames,
+                              gsize           len)
+{
+  if (conn->closed)
+    return;
+
+  if (conn->out == NULL)
+    conn->out = g_byte_array_sized_new (len);
+  g_byte_array_append (conn->out, frames, len);
+}
+
+/*
+ * rabc_connection_flush:
+ *
+ * Writes queued output until it is drained or the socket would block; in the
+ * second case the owner is asked to watch for G_IO_OUT.
+ *
+ * Returns: FALSE if the connection failed (the failed callback has run)
+ */
+gboolean
+rabc_connection_flush (RabcConnection *conn)
+{
+  if (conn->closed)
+    return FALSE;
+
+  while (rabc_connection_get_queued (conn) > 0)
+    {
+      ssize_t n = send (conn->fd, conn->out->data + conn->out_pos,
+                        conn->out->len - conn->out_pos, MSG_NOSIGNAL);
+
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          if (errsv == EINTR)
+            continue;
+          if (errsv == EAGAIN || errsv == EWOULDBLOCK)
+            {
+              set_want_write (conn, TRUE);
+              return TRUE;
+            }
+
+          connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                              "cannot write to socket: %s",
+                                              g_strerror (errsv)));
+          return FALSE;
+        }
+
+      conn->out_pos += n;
+    }
+
+  /* Drained: keep a small buffer for the next message, free a large one. */
+  if (conn->out != NULL)
+    {
+      if (conn->out->len > 4096)
+        g_clear_pointer (&conn->out, g_byte_array_unref);
+      else
+        g_byte_array_set_size (conn->out, 0);
+    }
+  conn->out_pos = 0;
+  set_want_write (conn, FALSE);
+  return TRUE;
+}
+
+static gboolean
+on_frame (const char *text,
+          gsize       len,
+          gpointer    user_data)
+{
+  RabcConnection *conn = user_data;
+
+  if (conn->closed)
+    return FALSE;
+
+  return conn->funcs->message (conn, text, len, conn->user_data) && !conn->closed;
+}
+
+static void
+read_available (RabcConnection *conn)
+{
+  guint8 buffer[READ_CHUNK_SIZE];
+  GError *error = NULL;
+  ssize_t n;
+
+  do
+    n = read (conn->fd, buffer, sizeof buffer);
+  while (n < 0 && errno == EINTR);
+
+  if (n < 0)
+    {
+      int errsv = errno;
+
+      if (errsv == EAGAIN || errsv == EWOULDBLOCK)
+        return;
+      connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                          "cannot read from socket: %s",
+                                          g_strerror (errsv)));
+      return;
+    }
+
+  if (n == 0)
+    {
+      if (rabc_frame_decoder_is_idle (&conn->decoder))
+        error = g_error_new_literal (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                     "connection closed by the peer");
+      else
+        error = g_error_new_literal (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                     "connection closed by the peer in the middle of a message");
+      connection_fail (conn, error);
+      return;
+    }
+
+  if (!rabc_frame_decoder_feed (&conn->decoder, buffer, n, on_frame, conn, &error))
+    connection_fail (conn, error);
+}
+
+/*
+ * rabc_connection_handle_io:
+ *
+ * Handles readiness reported by the owner's watch: reads what one read(2)
+ * returns and delivers every complete message, then writes queued output.
+ */
+void
+rabc_connection_handle_io (RabcConnection *conn,
+                           GIOCondition    condition)
+{
+  if (conn->closed)
+    return;
+
+  rabc_connection_ref (conn);
+
+  if (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+    read_available (conn);
+
+  if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    rabc_connection_flush (conn);
+
+  if (!conn->closed && (condition & G_IO_NVAL))
+    connection_fail (conn, g_error_new_literal (RABC_ERROR, RABC_ERROR_BUG,
+                                                "socket descriptor is no longer valid"));
+
+  rabc_connection_unref (conn);
+}
+
+/*
+ * rabc_connection_iterate_sync:
+ *
+ * Blocks until the socket is ready, then handles it once.  Used by
+ * synchronous calls, which must work without a running main loop.
+ *
+ * Returns: FALSE with @error set on timeout (@deadline, monotonic time, or
+ *   -1 for none) or cancellation
+ */
+gboolean
+rabc_connection_iterate_sync (RabcConnection  *conn,
+                              gint64           deadline,
+                              GCancellable    *cancellable,
+                              GError         **error)
+{
+  struct pollfd fds[2];
+  nfds_t n_fds = 1;
+  int timeout_ms = -1;
+  int n;
+
+  if (conn->closed)
+    {
+      g_set_error_literal (error, RABC_ERROR, RABC_ERROR_CLOSED,
+                           "the connection is closed");
+      return FALSE;
+    }
+
+  fds[0].fd = conn->fd;
+  fds[0].events = POLLIN | (rabc_connection_get_queued (conn) > 0 ? POLLOUT : 0);
+  fds[0].revents = 0;
+  if (g_cancellable_make_pollfd (cancellable, (GPollFD *) &fds[1]))
+    n_fds = 2;
+
+  if (deadline >= 0)
+    {
+      gint64 remaining = deadline - g_get_monotonic_time ();
+
+      timeout_ms = remaining > 0 ? (int) ((remaining + 999) / 1000) : 0;
+    }
+
+  do
+    n = poll (fds, n_fds, timeout_ms);
+  while (n < 0 && errno == EINTR);
+
+  if (n_fds == 2)
+    g_cancellable_release_fd (cancellable);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  if (n == 0)
+    {
+      g_set_error_literal (error, RABC_ERROR, RABC_ERROR_TIMED_OUT,
+                           "timed out waiting for a reply");
+      return FALSE;
+    }
+
+  if (n > 0 && fds[0].revents != 0)
+    {
+      GIOCondition condition = 0;
+
+      if (fds[0].revents & POLLIN) condition |= G_IO_IN;
+      if (fds[0].revents & POLLOUT) condition |= G_IO_OUT;
+      if (fds[0].revents & POLLHUP) condition |= G_IO_HUP;
+      if (fds[0].revents & POLLERR) condition |= G_IO_ERR;
+      if (fds[0].revents & POLLNVAL) condition |= G_IO_NVAL;
+      rabc_connection_handle_io (conn, condition);
+    }
+
+  return TRUE;
+}
+
+static gboolean
+fill_address (struct sockaddr_un  *addr,
+              const char          *path,
+              GError             **error)
+{
+  gsize len = strlen (path);
+
+  memset (addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+
+  if (len == 0)
+    {
+      g_set_error_literal (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                           "the socket path is empty");
+      return FALSE;
+    }
+
+  if (len >= sizeof addr->sun_path)
+    {
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "socket path %s is too long: %" G_GSIZE_FORMAT " bytes, the limit is %"
+                   G_GSIZE_FORMAT, path, len, sizeof addr->sun_path - 1);
+      return FALSE;
+    }
+
+  memcpy (addr->sun_path, path, len);
+  return TRUE;
+}
+
+/*
+ * rabc_socket_connect:
+ *
+ * Connects a non-blocking socket to @path.  A listener whose backlog is full
+ * answers EAGAIN: that is reported as G_IO_ERROR_WOULD_BLOCK, for the caller
+ * to retry.
+ *
+ * Returns: the descriptor, or -1 with @error set
+ */
+int
+rabc_socket_connect (const char  *path,
+                     GError     **error)
+{
+  struct sockaddr_un addr;
+  int fd;
+
+  if (!fill_address (&addr, path, error))
+    return -1;
+
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot create a socket: %s", g_strerror (errsv));
+      return -1;
+    }
+
+  while (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+    {
+      int errsv = errno;
+
+      if (errsv == EINTR)
+        continue;
+
+      close (fd);
+      if (errsv == EAGAIN)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
+                     "cannot connect to %s: %s", path, g_strerror (errsv));
+      else
+        g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                     "cannot connect to %s: %s", path, g_strerror (errsv));
+      return -1;
+    }
+
+  return fd;
+}
+
+/*
+ * rabc_socket_probe:
+ *
+ * Tells whether a server listens on the socket file at @path.
+ *
+ * Returns: RABC_SOCKET_LISTENING, RABC_SOCKET_STALE when nobody does (the
+ *   connection was refused), or RABC_SOCKET_UNKNOWN with @error set
+ */
+RabcSocketState
+rabc_socket_probe (const char  *path,
+                   GError     **error)
+{
+  struct sockaddr_un addr;
+  int fd;
+  int errsv = 0;
+
+  if (!fill_address (&addr, path, error))
+    return RABC_SOCKET_UNKNOWN;
+
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      errsv = errno;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot create a socket: %s", g_strerror (errsv));
+      return RABC_SOCKET_UNKNOWN;
+    }
+
+  while (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+    {
+      errsv = errno;
+      if (errsv != EINTR)
+        break;
+      errsv = 0;
+    }
+  close (fd);
+
+  switch (errsv)
+    {
+    case 0:
+    case EAGAIN:
+      return RABC_SOCKET_LISTENING;
+    case ECONNREFUSED:
+      return RABC_SOCKET_STALE;
+    default:
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot tell whether a server listens on %s: %s",
+                   path, g_strerror (errsv));
+      return RABC_SOCKET_UNKNOWN;
+    }
+}
+
+/*
+ * rabc_socket_listen:
+ *
+ * Binds a non-blocking listening socket at @path, which must not exist.
+ */
+int
+rabc_socket_listen (const char  *path,
+                    GError     **error)
+{
+  struct sockaddr_un addr;
+  int fd;
+
+  if (!fill_address (&addr, path, error))
+    return -1;
+
+  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot create a socket: %s", g_strerror (errsv));
+      return -1;
+    }
+
+  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+    {
+      int errsv = errno;
+      close (fd);
+      g_set_error (error, RABC_ERROR,
+                   errsv == EADDRINUSE ? RABC_ERROR_ADDRESS_IN_USE : RABC_ERROR_IPC_CONNECTION,
+                   "cannot bind to %s: %s", path, g_strerror (errsv));
+      return -1;
+    }
+
+  if (listen (fd, SOMAXCONN) < 0)
+    {
+      int errsv = errno;
+      close (fd);
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot listen on %s: %s", path, g_strerror (errsv));
+      return -1;
+    }
+
+  return fd;
+}
+
+/*
+ * rabc_socket_accept:
+ *
+ * Returns: a new non-blocking descriptor, or -1: with @error unset when no
+ *   connection is waiting, set otherwise (G_IO_ERROR_TOO_MANY_OPEN_FILES when
+ *   out of descriptors).
+ */
+int
+rabc_socket_accept (int      listen_fd,
+                    GError **error)
+{
+  for (;;)
+    {
+      int fd = accept4 (listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      int errsv;
+
+      if (fd >= 0)
+        return fd;
+
+      errsv = errno;
+      switch (errsv)
+        {
+        case EINTR:
+        case ECONNABORTED:
+          continue;
+        case EAGAIN:
+#if EAGAIN != EWOULDBLOCK
+        case EWOULDBLOCK:
+#endif
+          return -1;
+        case EMFILE:
+        case ENFILE:
+        case ENOBUFS:
+        case ENOMEM:
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES,
+                       "cannot accept a connection: %s", g_strerror (errsv));
+          return -1;
+        default:
+          g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                       "cannot accept a connection: %s", g_strerror (errsv));
+          return -1;
+        }
+    }
+}
+
+typedef struct {
+  GSource  source;
+  gpointer tag;
+} FdSource;
+
+static gboolean
+fd_source_dispatch (GSource     *source,
+                    GSourceFunc  callback,
+                    gpointer     user_data)
+{
+  FdSource *self = (FdSource *) source;
+  GIOCondition condition = g_source_query_unix_fd (source, self->tag);
+
+  if (callback == NULL)
+    return G_SOURCE_REMOVE;
+
+  return ((RabcFdSourceFunc) (void (*) (void)) callback) (condition, user_data);
+}
+
+static GSourceFuncs fd_source_funcs = {
+  .dispatch = fd_source_dispatch,
+};
+
+GSource *
+rabc_fd_source_new (int          fd,
+                    GIOCondition events)
+{
+  GSource *source = g_source_new (&fd_source_funcs, sizeof (FdSource));
+
+  ((FdSource *) source)->tag = g_source_add_unix_fd (source, fd, events);
+  g_source_set_static_name (source, "[rabc] socket");
+  return source;
+}
+
+void
+rabc_fd_source_set_events (GSource      *source,
+                           GIOCondition  events)
+{
+  g_source_modify_unix_fd (source, ((FdSource *) source)->tag, events);
+}

@@ -1,0 +1,887 @@
+/* rabc-server.c: the rabc daemon as a class
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rabc-connection-private.h"
+#include "rabc-defaults.h"
+#include "rabc-error.h"
+#include "rabc-frame-private.h"
+#include "rabc-server.h"
+
+/**
+ * RabcServer:
+ *
+ * A server of the rabc protocol: it listens on a Unix socket and answers
+ * every message of every client with [property@Rabc.Server:reply], in order.
+ *
+ * [method@Rabc.Server.start] binds the socket and serves on the
+ * thread-default main context of the caller, until
+ * [method@Rabc.Server.stop]. Any number of clients are served at once
+ * through one epoll descriptor, so a slow, silent or misbehaving client
+ * never delays the others; a client that breaks the protocol is
+ * disconnected with a log message.
+ *
+ * The server is careful with the socket file: it refuses to start while
+ * another server answers on the path, replaces a stale socket file left by
+ * a server that is gone, never removes anything that is not a socket, and
+ * removes its own socket file when it stops.
+ */
+
+struct _RabcServer {
+  GObject       parent_instance;
+
+  char         *socket_path;
+  char         *reply;
+  GByteArray   *reply_frame;
+  guint         max_message_size;
+
+  GMainContext *context;
+  int           listen_fd;
+  int           epoll_fd;
+  dev_t         socket_dev;
+  ino_t         socket_ino;
+  GSource      *epoll_source;
+  GSource      *accept_retry_source;
+  gboolean      accept_paused;
+
+  GHashTable   *clients;
+  /* Connections dropped during a dispatch, freed after it: the epoll events
+   * being handled may still point at them. */
+  GPtrArray    *dropped;
+  guint         dispatch_depth;
+};
+
+G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_SOCKET_PATH,
+  PROP_REPLY,
+  PROP_MAX_MESSAGE_SIZE,
+  PROP_N_CLIENTS,
+  PROP_LISTENING,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+enum {
+  CLIENT_CONNECTED,
+  CLIENT_DISCONNECTED,
+  MESSAGE_RECEIVED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+#define MAX_EVENTS_PER_DISPATCH 256
+#define MAX_ACCEPTS_PER_DISPATCH 64
+#define ACCEPT_RETRY_MS 100
+/* A client that sends without reading its replies is disconnected once this
+ * much output waits for it. */
+#define MIN_QUEUE_LIMIT (1024 * 1024)
+
+static gsize
+queue_limit (RabcServer *self)
+{
+  return MAX (MIN_QUEUE_LIMIT, 4 * self->reply_frame->len);
+}
+
+static void resume_accepting (RabcServer *self);
+
+static void
+drop_client (RabcServer     *self,
+             RabcConnection *conn,
+             gboolean        emit)
+{
+  int fd = rabc_connection_get_fd (conn);
+
+  if (!g_hash_table_steal (self->clients, conn))
+    return;
+
+  if (fd >= 0)
+    epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+  rabc_connection_close (conn);
+  if (self->dispatch_depth > 0)
+    g_ptr_array_add (self->dropped, conn);
+  else
+    rabc_connection_unref (conn);
+
+  if (self->accept_paused)
+    resume_accepting (self);
+
+  if (emit)
+    {
+      g_signal_emit (self, signals[CLIENT_DISCONNECTED], 0);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
+    }
+}
+
+static gboolean
+on_message (RabcConnection *conn,
+            const char     *text,
+            gsize           len,
+            gpointer        user_data)
+{
+  RabcServer *self = user_data;
+
+  if (rabc_connection_get_queued (conn) > queue_limit (self))
+    {
+      g_message ("disconnecting a client that does not read its replies: "
+                 "%" G_GSIZE_FORMAT " bytes are waiting for it",
+                 rabc_connection_get_queued (conn));
+      drop_client (self, conn, TRUE);
+      return FALSE;
+    }
+
+  if (g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE))
+    {
+      g_autofree char *message = g_strndup (text, len);
+
+      g_signal_emit (self, signals[MESSAGE_RECEIVED], 0, message);
+      if (rabc_connection_is_closed (conn))
+        return FALSE;
+    }
+
+  rabc_connection_queue_frames (conn, self->reply_frame->data, self->reply_frame->len);
+  return TRUE;
+}
+
+static void
+on_failed (RabcConnection *conn,
+           const GError   *error,
+           gpointer        user_data)
+{
+  RabcServer *self = user_data;
+
+  if (g_error_matches (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION))
+    g_debug ("client gone: %s", error->message);
+  else
+    g_message ("disconnecting a client that broke the protocol: %s", error->message);
+
+  drop_client (self, conn, TRUE);
+}
+
+static void
+on_want_write (RabcConnection *conn,
+               gboolean        want,
+               gpointer        user_data)
+{
+  RabcServer *self = user_data;
+  struct epoll_event event = {
+    .events = EPOLLIN | (want ? EPOLLOUT : 0),
+    .data.ptr = conn,
+  };
+
+  epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, rabc_connection_get_fd (conn), &event);
+}
+
+static const RabcConnectionFuncs connection_funcs = {
+  .message = on_message,
+  .failed = on_failed,
+  .want_write = on_want_write,
+};
+
+static void
+set_accepting (RabcServer *self,
+               gboolean    accepting)
+{
+  struct epoll_event event = {
+    .events = accepting ? EPOLLIN : 0,
+    .data.ptr = NULL,
+  };
+
+  epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, self->listen_fd, &event);
+  self->accept_paused = !accepting;
+}
+
+static void
+resume_accepting (RabcServer *self)
+{
+  if (self->accept_retry_source != NULL)
+    {
+      g_source_destroy (self->accept_retry_source);
+      g_clear_pointer (&self->accept_retry_source, g_source_unref);
+    }
+  if (self->listen_fd >= 0)
+    set_accepting (self, TRUE);
+}
+
+static gboolean
+on_accept_retry (gpointer user_data)
+{
+  RabcServer *self = user_data;
+
+  g_clear_pointer (&self->accept_retry_source, g_source_unref);
+  set_accepting (self, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+/* Out of descriptors: stop watching the listening socket, which would
+ * otherwise wake us at once, until a client leaves or a moment passes. */
+static void
+pause_accepting (RabcServer *self)
+{
+  set_accepting (self, FALSE);
+
+  self->accept_retry_source = g_timeout_source_new (ACCEPT_RETRY_MS);
+  g_source_set_static_name (self->accept_retry_source, "[rabc] accept retry");
+  g_source_set_callback (self->accept_retry_source, on_accept_retry, self, NULL);
+  g_source_attach (self->accept_retry_source, self->context);
+}
+
+static void
+accept_clients (RabcServer *self)
+{
+  for (guint i = 0; i < MAX_ACCEPTS_PER_DISPATCH && self->listen_fd >= 0; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      struct epoll_event event = { .events = EPOLLIN };
+      RabcConnection *conn;
+      int fd;
+
+      fd = rabc_socket_accept (self->listen_fd, &error);
+      if (fd < 0)
+        {
+          if (error == NULL)
+            return;
+
+          g_message ("%s", error->message);
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES))
+            pause_accepting (self);
+          return;
+        }
+
+      conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, self);
+      event.data.ptr = conn;
+      if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0)
+        {
+          int errsv = errno;
+
+          g_message ("cannot watch a new client: %s", g_strerror (errsv));
+          rabc_connection_unref (conn);
+          continue;
+        }
+
+      g_hash_table_add (self->clients, conn);
+      g_debug ("client connected, %u now", g_hash_table_size (self->clients));
+      g_signal_emit (self, signals[CLIENT_CONNECTED], 0);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
+    }
+}
+
+static GIOCondition
+condition_from_epoll (guint32 events)
+{
+  GIOCondition condition = 0;
+
+  if (events & EPOLLIN) condition |= G_IO_IN;
+  if (events & EPOLLOUT) condition |= G_IO_OUT;
+  if (events & EPOLLHUP) condition |= G_IO_HUP;
+  if (events & EPOLLERR) condition |= G_IO_ERR;
+  return condition;
+}
+
+static gboolean
+on_epoll (GIOCondition condition,
+          gpointer     user_data)
+{
+  g_autoptr(RabcServer) self = g_object_ref (user_data);
+  struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
+  int n;
+
+  self->dispatch_depth++;
+
+  do
+    n = epoll_wait (self->epoll_fd, events, G_N_ELEMENTS (events), 0);
+  while (n < 0 && errno == EINTR);
+
+  for (int i = 0; i < n && self->epoll_fd >= 0; i++)
+    {
+      RabcConnection *conn = events[i].data.ptr;
+
+      if (conn == NULL)
+        accept_clients (self);
+      else
+        rabc_connection_handle_io (conn, condition_from_epoll (events[i].events));
+    }
+
+  if (--self->dispatch_depth == 0)
+    g_ptr_array_set_size (self->dropped, 0);
+  return G_SOURCE_CONTINUE;
+}
+
+/* Makes the socket path free to bind, or says why it is not. */
+static gboolean
+prepare_socket_path (RabcServer  *self,
+                     GError     **error)
+{
+  struct stat st;
+
+  if (lstat (self->socket_path, &st) < 0)
+    {
+      int errsv = errno;
+
+      if (errsv == ENOENT)
+        return TRUE;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "cannot use %s: %s", self->socket_path, g_strerror (errsv));
+      return FALSE;
+    }
+
+  if (!S_ISSOCK (st.st_mode))
+    {
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "%s exists and is not a socket; refusing to replace it",
+                   self->socket_path);
+      return FALSE;
+    }
+
+  switch (rabc_socket_probe (self->socket_path, error))
+    {
+    case RABC_SOCKET_LISTENING:
+      g_set_error (error, RABC_ERROR, RABC_ERROR_ADDRESS_IN_USE,
+                   "a server is already listening on %s", self->socket_path);
+      return FALSE;
+
+    case RABC_SOCKET_STALE:
+      g_debug ("replacing the stale socket file %s", self->socket_path);
+      if (unlink (self->socket_path) < 0 && errno != ENOENT)
+        {
+          int errsv = errno;
+          g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                       "cannot remove the stale socket file %s: %s",
+                       self->socket_path, g_strerror (errsv));
+          return FALSE;
+        }
+      return TRUE;
+
+    case RABC_SOCKET_UNKNOWN:
+    default:
+      return FALSE;
+    }
+}
+
+/* Removes the socket file only if it is still the one this server made. */
+static void
+remove_socket_file (RabcServer *self)
+{
+  struct stat st;
+
+  if (lstat (self->socket_path, &st) == 0 &&
+      S_ISSOCK (st.st_mode) &&
+      st.st_dev == self->socket_dev &&
+      st.st_ino == self->socket_ino)
+    unlink (self->socket_path);
+}
+
+static void
+server_stop (RabcServer *self,
+             gboolean    emit)
+{
+  GHashTableIter iter;
+  RabcConnection *conn;
+
+  if (self->listen_fd < 0)
+    return;
+
+  g_object_ref (self);
+
+  if (self->accept_retry_source != NULL)
+    {
+      g_source_destroy (self->accept_retry_source);
+      g_clear_pointer (&self->accept_retry_source, g_source_unref);
+    }
+  g_source_destroy (self->epoll_source);
+  g_clear_pointer (&self->epoll_source, g_source_unref);
+
+  remove_socket_file (self);
+  close (self->listen_fd);
+  self->listen_fd = -1;
+
+  g_object_freeze_notify (G_OBJECT (self));
+  while (g_hash_table_size (self->clients) > 0)
+    {
+      g_hash_table_iter_init (&iter, self->clients);
+      g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL);
+      drop_client (self, conn, emit);
+    }
+
+  close (self->epoll_fd);
+  self->epoll_fd = -1;
+  g_clear_pointer (&self->context, g_main_context_unref);
+
+  if (emit)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LISTENING]);
+  g_object_thaw_notify (G_OBJECT (self));
+
+  g_debug ("stopped listening on %s", self->socket_path);
+  g_object_unref (self);
+}
+
+static void
+update_reply_frame (RabcServer *self)
+{
+  g_byte_array_set_size (self->reply_frame, 0);
+  rabc_frame_encode (self->reply_frame, self->reply, strlen (self->reply));
+}
+
+static void
+rabc_server_dispose (GObject *object)
+{
+  RabcServer *self = RABC_SERVER (object);
+
+  server_stop (self, FALSE);
+
+  G_OBJECT_CLASS (rabc_server_parent_class)->dispose (object);
+}
+
+static void
+rabc_server_finalize (GObject *object)
+{
+  RabcServer *self = RABC_SERVER (object);
+
+  g_clear_pointer (&self->clients, g_hash_table_unref);
+  g_clear_pointer (&self->dropped, g_ptr_array_unref);
+  g_clear_pointer (&self->reply_frame, g_byte_array_unref);
+  g_clear_pointer (&self->socket_path, g_free);
+  g_clear_pointer (&self->reply, g_free);
+
+  G_OBJECT_CLASS (rabc_server_parent_class)->finalize (object);
+}
+
+static void
+rabc_server_constructed (GObject *object)
+{
+  RabcServer *self = RABC_SERVER (object);
+
+  G_OBJECT_CLASS (rabc_server_parent_class)->constructed (object);
+
+  if (self->socket_path == NULL)
+    self->socket_path = g_strdup (rabc_get_default_socket_path ());
+}
+
+static void
+rabc_server_get_property (GObject    *object,
+                          guint       prop_id,
+                          GValue     *value,
+                          GParamSpec *pspec)
+{
+  RabcServer *self = RABC_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_SOCKET_PATH:
+      g_value_set_string (value, self->socket_path);
+      break;
+    case PROP_REPLY:
+      g_value_set_string (value, self->reply);
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      g_value_set_uint (value, self->max_message_size);
+      break;
+    case PROP_N_CLIENTS:
+      g_value_set_uint (value, rabc_server_get_n_clients (self));
+      break;
+    case PROP_LISTENING:
+      g_value_set_boolean (value, rabc_server_get_listening (self));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+rabc_server_set_property (GObject      *object,
+                          guint         prop_id,
+                          const GValue *value,
+                          GParamSpec   *pspec)
+{
+  RabcServer *self = RABC_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_SOCKET_PATH:
+      self->socket_path = g_value_dup_string (value);
+      break;
+    case PROP_REPLY:
+      rabc_server_set_reply (self, g_value_get_string (value));
+      break;
+    case PROP_MAX_MESSAGE_SIZE:
+      rabc_server_set_max_message_size (self, g_value_get_uint (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+rabc_server_class_init (RabcServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->constructed = rabc_server_constructed;
+  object_class->dispose = rabc_server_dispose;
+  object_class->finalize = rabc_server_finalize;
+  object_class->get_property = rabc_server_get_property;
+  object_class->set_property = rabc_server_set_property;
+
+  /**
+   * RabcServer:socket-path:
+   *
+   * The path of the Unix socket to listen on. When set to `NULL` at
+   * construction, the default from [func@Rabc.get_default_socket_path] is
+   * used.
+   */
+  properties[PROP_SOCKET_PATH] =
+    g_param_spec_string ("socket-path", NULL, NULL,
+                         NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
+                         G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:reply:
+   *
+   * The text sent back for every message. It must be shorter than
+   * [property@Rabc.Server:max-message-size].
+   */
+  properties[PROP_REPLY] =
+    g_param_spec_string ("reply", NULL, NULL,
+                         "pong",
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                         G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:max-message-size:
+   *
+   * The maximum size of a message from a client, in bytes: a client that
+   * sends a frame whose length is greater than or equal to it is
+   * disconnected. Applies to clients that connect afterwards.
+   */
+  properties[PROP_MAX_MESSAGE_SIZE] =
+    g_param_spec_uint ("max-message-size", NULL, NULL,
+                       1, G_MAXINT32, RABC_DEFAULT_MAX_MESSAGE_SIZE,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                       G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:n-clients:
+   *
+   * The number of connected clients.
+   */
+  properties[PROP_N_CLIENTS] =
+    g_param_spec_uint ("n-clients", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:listening:
+   *
+   * Whether the server is started and listening.
+   */
+  properties[PROP_LISTENING] =
+    g_param_spec_boolean ("listening", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * RabcServer::client-connected:
+   * @self: the server
+   *
+   * Emitted when a client connects.
+   */
+  signals[CLIENT_CONNECTED] =
+    g_signal_new ("client-connected",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
+
+  /**
+   * RabcServer::client-disconnected:
+   * @self: the server
+   *
+   * Emitted when a client disconnects or is disconnected.
+   */
+  signals[CLIENT_DISCONNECTED] =
+    g_signal_new ("client-disconnected",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 0);
+
+  /**
+   * RabcServer::message-received:
+   * @self: the server
+   * @message: the text of the message, up to its first NUL character if
+   *   it holds one
+   *
+   * Emitted for every message received, before its reply is queued.
+   */
+  signals[MESSAGE_RECEIVED] =
+    g_signal_new ("message-received",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1,
+                  G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE);
+}
+
+static void
+rabc_server_init (RabcServer *self)
+{
+  self->listen_fd = -1;
+  self->epoll_fd = -1;
+  self->reply_frame = g_byte_array_new ();
+  self->clients = g_hash_table_new_full (NULL, NULL,
+                                         (GDestroyNotify) rabc_connection_unref, NULL);
+  self->dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) rabc_connection_unref);
+}
+
+/**
+ * rabc_server_new:
+ * @socket_path: (nullable) (type filename): the socket to listen on, or
+ *   `NULL` for [func@Rabc.get_default_socket_path]
+ *
+ * Creates a server. It listens once [method@Rabc.Server.start] is called.
+ *
+ * Returns: (transfer full): a new server
+ */
+RabcServer *
+rabc_server_new (const char *socket_path)
+{
+  return g_object_new (RABC_TYPE_SERVER, "socket-path", socket_path, NULL);
+}
+
+/**
+ * rabc_server_start:
+ * @self: a [class@Rabc.Server]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Binds the socket and starts serving on the thread-default main context.
+ *
+ * Fails with %RABC_ERROR_ADDRESS_IN_USE when a server already answers on
+ * the path, and with %RABC_ERROR_INVALID_ARGUMENT when the path exists and
+ * is not a socket, or is too long. A socket file nobody listens on is
+ * replaced.
+ *
+ * Returns: `TRUE` when listening, `FALSE` with @error set
+ */
+gboolean
+rabc_server_start (RabcServer  *self,
+                   GError     **error)
+{
+  struct epoll_event event = { .events = EPOLLIN, .data.ptr = NULL };
+  struct stat st;
+
+  g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (self->listen_fd >= 0)
+    {
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "the server is already listening on %s", self->socket_path);
+      return FALSE;
+    }
+
+  if (self->reply_frame->len - RABC_FRAME_HEADER_SIZE >= self->max_message_size)
+    {
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "the reply of %u bytes is not shorter than the maximum message size of %u",
+                   self->reply_frame->len - RABC_FRAME_HEADER_SIZE, self->max_message_size);
+      return FALSE;
+    }
+
+  if (!prepare_socket_path (self, error))
+    return FALSE;
+
+  self->listen_fd = rabc_socket_listen (self->socket_path, error);
+  if (self->listen_fd < 0)
+    return FALSE;
+
+  if (lstat (self->socket_path, &st) == 0)
+    {
+      self->socket_dev = st.st_dev;
+      self->socket_ino = st.st_ino;
+    }
+
+  self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+  if (self->epoll_fd < 0 ||
+      epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, self->listen_fd, &event) < 0)
+    {
+      int errsv = errno;
+
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot watch %s: %s", self->socket_path, g_strerror (errsv));
+      remove_socket_file (self);
+      close (self->listen_fd);
+      self->listen_fd = -1;
+      if (self->epoll_fd >= 0)
+        close (self->epoll_fd);
+      self->epoll_fd = -1;
+      return FALSE;
+    }
+
+  self->context = g_main_context_ref_thread_default ();
+  self->epoll_source = rabc_fd_source_new (self->epoll_fd, G_IO_IN);
+  g_source_set_callback (self->epoll_source, (GSourceFunc) (void (*) (void)) on_epoll, self, NULL);
+  g_source_attach (self->epoll_source, self->context);
+
+  g_debug ("listening on %s", self->socket_path);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LISTENING]);
+  return TRUE;
+}
+
+/**
+ * rabc_server_stop:
+ * @self: a [class@Rabc.Server]
+ *
+ * Stops listening, disconnects every client and removes the socket file, if
+ * it is still the one the server created. Stopping a stopped server does
+ * nothing.
+ */
+void
+rabc_server_stop (RabcServer *self)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+
+  server_stop (self, TRUE);
+}
+
+/**
+ * rabc_server_get_socket_path:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the path of the socket the server listens on.
+ *
+ * Returns: (type filename): the socket path
+ */
+const char *
+rabc_server_get_socket_path (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), NULL);
+
+  return self->socket_path;
+}
+
+/**
+ * rabc_server_get_reply:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the text sent back for every message.
+ *
+ * Returns: the reply text
+ */
+const char *
+rabc_server_get_reply (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), NULL);
+
+  return self->reply;
+}
+
+/**
+ * rabc_server_set_reply:
+ * @self: a [class@Rabc.Server]
+ * @reply: the text to send back for every message, valid UTF-8
+ *
+ * Sets the text sent back for every message. The default is `pong`.
+ */
+void
+rabc_server_set_reply (RabcServer *self,
+                       const char *reply)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (reply != NULL);
+  g_return_if_fail (g_utf8_validate (reply, -1, NULL));
+
+  if (g_strcmp0 (self->reply, reply) == 0)
+    return;
+
+  g_free (self->reply);
+  self->reply = g_strdup (reply);
+  update_reply_frame (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_REPLY]);
+}
+
+/**
+ * rabc_server_get_max_message_size:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the maximum size of a message from a client.
+ *
+ * Returns: the maximum message size in bytes
+ */
+guint
+rabc_server_get_max_message_size (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return self->max_message_size;
+}
+
+/**
+ * rabc_server_set_max_message_size:
+ * @self: a [class@Rabc.Server]
+ * @max_message_size: the maximum message size in bytes, at least 1
+ *
+ * Sets the maximum size of a message from a client that connects from now
+ * on.
+ */
+void
+rabc_server_set_max_message_size (RabcServer *self,
+                                  guint       max_message_size)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (max_message_size > 0);
+
+  if (self->max_message_size == max_message_size)
+    return;
+
+  self->max_message_size = max_message_size;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_MESSAGE_SIZE]);
+}
+
+/**
+ * rabc_server_get_n_clients:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the number of connected clients.
+ *
+ * Returns: the number of clients
+ */
+guint
+rabc_server_get_n_clients (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return g_hash_table_size (self->clients);
+}
+
+/**
+ * rabc_server_get_listening:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets whether the server is listening.
+ *
+ * Returns: `TRUE` between a successful [method@Rabc.Server.start] and
+ *   [method@Rabc.Server.stop]
+ */
+gboolean
+rabc_server_get_listening (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
+
+  return self->listen_fd >= 0;
+}

@@ -1,0 +1,147 @@
+/* rabcc: the rabc command-line client
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+
+#include <locale.h>
+
+#include <rabc.h>
+
+static char *socket_path;
+static int count = 5;
+static int interval = RABC_DEFAULT_PING_INTERVAL;
+static char *message;
+static int timeout = RABC_DEFAULT_TIMEOUT;
+static gboolean show_version;
+
+static const GOptionEntry entries[] = {
+  { "socket", 's', G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME, &socket_path,
+    "Connect to PATH (default: $RABC_SOCKET_PATH, or " RABC_DEFAULT_SOCKET_PATH ")", "PATH" },
+  { "count", 'c', G_OPTION_FLAG_NONE, G_OPTION_ARG_INT, &count,
+    "Exit after N replies; 0 runs until interrupted (default: 5)", "N" },
+  { "interval", 'i', G_OPTION_FLAG_NONE, G_OPTION_ARG_INT, &interval,
+    "Send a message every MS milliseconds (default: 2000)", "MS" },
+  { "message", 'm', G_OPTION_FLAG_NONE, G_OPTION_ARG_STRING, &message,
+    "Send TEXT instead of \"ping\"", "TEXT" },
+  { "timeout", 't', G_OPTION_FLAG_NONE, G_OPTION_ARG_INT, &timeout,
+    "Fail when a reply takes longer than MS milliseconds; 0 waits forever (default: 5000)", "MS" },
+  { "version", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &show_version,
+    "Print the version and exit", NULL },
+  { NULL }
+};
+
+typedef struct {
+  GMainLoop *loop;
+  int        n_replies;
+  int        status;
+} State;
+
+static void
+on_reply (RabcClient *client,
+          const char *reply,
+          State      *state)
+{
+  g_print ("%s\n", reply);
+
+  if (count > 0 && ++state->n_replies >= count)
+    rabc_client_close (client);
+}
+
+static void
+on_closed (RabcClient   *client,
+           const GError *error,
+           State        *state)
+{
+  if (error != NULL)
+    {
+      g_printerr ("rabcc: %s\n", error->message);
+      state->status = 1;
+    }
+  g_main_loop_quit (state->loop);
+}
+
+static gboolean
+check_options (GError **error)
+{
+  if (count < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--count must not be negative");
+      return FALSE;
+    }
+  if (interval <= 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--interval must be a positive number of milliseconds");
+      return FALSE;
+    }
+  if (timeout < 0)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--timeout must not be negative");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RabcClient) client = NULL;
+  State state = { 0 };
+
+  setlocale (LC_ALL, "");
+
+  context = g_option_context_new ("- talk to the rabc daemon");
+  g_option_context_set_summary (context,
+    "Connects to rabcd, sends \"ping\" every two seconds and prints each reply.\n"
+    "Exits 0 after the given number of replies, 1 when the daemon cannot be\n"
+    "reached or a reply does not come.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error) ||
+      !check_options (&error))
+    {
+      g_printerr ("rabcc: %s\n", error->message);
+      return 2;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("rabcc: unexpected argument: %s\n", argv[1]);
+      return 2;
+    }
+
+  if (show_version)
+    {
+      g_print ("rabcc %s\n", PACKAGE_VERSION);
+      return 0;
+    }
+
+  client = g_initable_new (RABC_TYPE_CLIENT, NULL, &error,
+                           "socket-path", socket_path,
+                           "ping-interval", (guint) interval,
+                           "ping-message", message != NULL ? message : "ping",
+                           "timeout", (guint) timeout,
+                           NULL);
+  if (client == NULL)
+    {
+      g_printerr ("rabcc: %s\n", error->message);
+      return 1;
+    }
+
+  state.loop = g_main_loop_new (NULL, FALSE);
+  g_signal_connect (client, "reply", G_CALLBACK (on_reply), &state);
+  g_signal_connect (client, "closed", G_CALLBACK (on_closed), &state);
+
+  g_main_loop_run (state.loop);
+
+  g_signal_handlers_disconnect_by_data (client, &state);
+  g_main_loop_unref (state.loop);
+  g_free (socket_path);
+  g_free (message);
+
+  return state.status;
+}
