@@ -1,0 +1,24 @@
+#!/bin/sh
+# Builds librabc in a build directory of its own and runs the whole test
+# suite: every test, then the C tests again under valgrind's memcheck.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh build-aux/install-deps.sh
+
+build=_build
+if [ -d "$build" ]; then
+  meson setup --reconfigure "$build"
+else
+  meson setup "$build"
+fi
+meson compile -C "$build"
+
+status=0
+meson test -C "$build" --print-errorlogs --num-processes 2 || status=1
+cp "$build/meson-logs/testlog.json" "$build/meson-logs/testlog-all.json"
+meson test -C "$build" --setup valgrind --suite c --print-errorlogs --num-processes 2 || status=1
+
+/usr/bin/python3 build-aux/summarize-tests.py \
+  "$build/meson-logs/testlog-all.json" "$build/meson-logs/testlog-valgrind.json"
+exit $status

@@ -1,0 +1,337 @@
+/* rabc-test-util.c: shared helpers of the C tests
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "rabc-test-util.h"
+
+char *
+rabc_test_make_tmpdir (void)
+{
+  g_autoptr(GError) error = NULL;
+  char *dir = g_dir_make_tmp ("rabc-test-XXXXXX", &error);
+
+  g_assert_no_error (error);
+  return dir;
+}
+
+static void
+remove_tree (GFile *file)
+{
+  g_autoptr(GFileEnumerator) children = NULL;
+
+  children = g_file_enumerate_children (file, G_FILE_ATTRIBUTE_STANDARD_NAME,
+                                        G_FILE_QUERY_INFO_NOFOLLOW_SYMLINKS, NULL, NULL);
+  if (children != NULL)
+    {
+      GFileInfo *info;
+
+      while ((info = g_file_enumerator_next_file (children, NULL, NULL)) != NULL)
+        {
+          g_autoptr(GFile) child = g_file_get_child (file, g_file_info_get_name (info));
+
+          if (g_file_info_get_file_type (info) == G_FILE_TYPE_DIRECTORY)
+            remove_tree (child);
+          else
+            g_file_delete (child, NULL, NULL);
+          g_object_unref (info);
+        }
+    }
+  g_file_delete (file, NULL, NULL);
+}
+
+void
+rabc_test_remove_tmpdir (const char *dir)
+{
+  g_autoptr(GFile) file = g_file_new_for_path (dir);
+
+  remove_tree (file);
+}
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+  gboolean *timed_out = user_data;
+
+  *timed_out = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+void
+rabc_test_wait_for (const gboolean *flag,
+                    guint           timeout_ms)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  gboolean timed_out = FALSE;
+  guint id;
+
+  id = g_timeout_add (timeout_ms, on_timeout, &timed_out);
+  while (!*flag && !timed_out)
+    g_main_context_iteration (context, TRUE);
+  if (!timed_out)
+    g_source_remove (id);
+
+  if (!*flag)
+    g_error ("timed out after %u ms", timeout_ms);
+}
+
+void
+rabc_test_run_for (guint ms)
+{
+  gboolean timed_out = FALSE;
+
+  g_timeout_add (ms, on_timeout, &timed_out);
+  while (!timed_out)
+    g_main_context_iteration (g_main_context_get_thread_default (), TRUE);
+}
+
+void
+rabc_test_store_result (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+
+  g_assert_null (*out);
+  *out = g_object_ref (result);
+}
+
+struct _RabcTestServerThread {
+  char         *socket_path;
+  GThread      *thread;
+  GMainContext *context;
+  GMainLoop    *loop;
+  GMutex        mutex;
+  GCond         cond;
+  gboolean      ready;
+};
+
+static gpointer
+server_thread_main (gpointer user_data)
+{
+  RabcTestServerThread *self = user_data;
+  g_autoptr(RabcServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_main_context_push_thread_default (self->context);
+
+  server = rabc_server_new (self->socket_path);
+  rabc_server_start (server, &error);
+  g_assert_no_error (error);
+
+  g_mutex_lock (&self->mutex);
+  self->ready = TRUE;
+  g_cond_signal (&self->cond);
+  g_mutex_unlock (&self->mutex);
+
+  g_main_loop_run (self->loop);
+
+  rabc_server_stop (server);
+  g_main_context_pop_thread_default (self->context);
+  return NULL;
+}
+
+RabcTestServerThread *
+rabc_test_server_thread_new (const char *socket_path)
+{
+  RabcTestServerThread *self = g_new0 (RabcTestServerThread, 1);
+
+  self->socket_path = g_strdup (socket_path);
+  self->context = g_main_context_new ();
+  self->loop = g_main_loop_new (self->context, FALSE);
+  g_mutex_init (&self->mutex);
+  g_cond_init (&self->cond);
+  self->thread = g_thread_new ("rabc-test-server", server_thread_main, self);
+
+  g_mutex_lock (&self->mutex);
+  while (!self->ready)
+    g_cond_wait (&self->cond, &self->mutex);
+  g_mutex_unlock (&self->mutex);
+
+  return self;
+}
+
+static gboolean
+quit_loop (gpointer user_data)
+{
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+rabc_test_server_thread_free (RabcTestServerThread *self)
+{
+  g_main_context_invoke (self->context, quit_loop, self->loop);
+  g_thread_join (self->thread);
+  g_main_loop_unref (self->loop);
+  g_main_context_unref (self->context);
+  g_mutex_clear (&self->mutex);
+  g_cond_clear (&self->cond);
+  g_free (self->socket_path);
+  g_free (self);
+}
+
+struct _RabcTestPeer {
+  char             *socket_path;
+  int               listen_fd;
+  RabcTestPeerFunc  func;
+  gpointer          user_data;
+  GThread          *thread;
+};
+
+static gpointer
+peer_thread_main (gpointer user_data)
+{
+  RabcTestPeer *self = user_data;
+  int fd = accept (self->listen_fd, NULL, NULL);
+
+  g_assert_cmpint (fd, >=, 0);
+  self->func (fd, self->user_data);
+  close (fd);
+  return NULL;
+}
+
+RabcTestPeer *
+rabc_test_peer_new (const char       *socket_path,
+                    RabcTestPeerFunc  func,
+                    gpointer          user_data)
+{
+  RabcTestPeer *self = g_new0 (RabcTestPeer, 1);
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+  g_assert_cmpuint (strlen (socket_path), <, sizeof addr.sun_path);
+  strcpy (addr.sun_path, socket_path);
+
+  self->socket_path = g_strdup (socket_path);
+  self->func = func;
+  self->user_data = user_data;
+  self->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (self->listen_fd, >=, 0);
+  g_assert_cmpint (bind (self->listen_fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (listen (self->listen_fd, 8), ==, 0);
+  self->thread = g_thread_new ("rabc-test-peer", peer_thread_main, self);
+
+  return self;
+}
+
+void
+rabc_test_peer_free (RabcTestPeer *self)
+{
+  g_thread_join (self->thread);
+  close (self->listen_fd);
+  unlink (self->socket_path);
+  g_free (self->socket_path);
+  g_free (self);
+}
+
+int
+rabc_test_connect_raw (const char *socket_path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+  g_assert_cmpint (fd, >=, 0);
+  strcpy (addr.sun_path, socket_path);
+  g_assert_cmpint (connect (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  return fd;
+}
+
+void
+rabc_test_write_all (int         fd,
+                     const void *data,
+                     gsize       len)
+{
+  const guint8 *p = data;
+
+  while (len > 0)
+    {
+      ssize_t n = send (fd, p, len, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        return;   /* the other side went away: the test checks for that */
+      p += n;
+      len -= n;
+    }
+}
+
+void
+rabc_test_write_frame (int         fd,
+                       const char *text,
+                       gsize       len)
+{
+  guint64 header = len;
+
+  rabc_test_write_all (fd, &header, sizeof header);
+  rabc_test_write_all (fd, text, len);
+}
+
+static gboolean
+read_exactly (int    fd,
+              void  *buffer,
+              gsize  len)
+{
+  guint8 *p = buffer;
+
+  while (len > 0)
+    {
+      ssize_t n = read (fd, p, len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return FALSE;
+      p += n;
+      len -= n;
+    }
+  return TRUE;
+}
+
+char *
+rabc_test_read_frame (int fd)
+{
+  guint64 len;
+  char *text;
+
+  if (!read_exactly (fd, &len, sizeof len))
+    return NULL;
+  g_assert_cmpuint (len, <, 16 * 1024 * 1024);
+  text = g_malloc0 (len + 1);
+  if (!read_exactly (fd, text, len))
+    {
+      g_free (text);
+      return NULL;
+    }
+  return text;
+}
+
+gboolean
+rabc_test_read_until_eof (int   fd,
+                          guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      gint64 remaining = deadline - g_get_monotonic_time ();
+      char buffer[4096];
+      ssize_t n;
+
+      if (remaining <= 0)
+        return FALSE;
+      if (poll (&pfd, 1, (int) (remaining / 1000) + 1) <= 0)
+        continue;
+      n = read (fd, buffer, sizeof buffer);
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN))
+        return TRUE;
+    }
+}

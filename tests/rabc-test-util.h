@@ -1,0 +1,56 @@
+/* rabc-test-util.h: shared helpers of the C tests
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#pragma once
+
+#include <rabc.h>
+
+G_BEGIN_DECLS
+
+char      *rabc_test_make_tmpdir        (void);
+void       rabc_test_remove_tmpdir      (const char   *dir);
+
+/* Iterates the thread-default context until *flag is TRUE; fails the test
+ * after @timeout_ms. */
+void       rabc_test_wait_for           (const gboolean *flag,
+                                         guint           timeout_ms);
+/* Iterates the thread-default context for @ms milliseconds. */
+void       rabc_test_run_for            (guint           ms);
+void       rabc_test_store_result       (GObject        *source,
+                                         GAsyncResult   *result,
+                                         gpointer        user_data);
+
+/* A RabcServer running in its own thread and main context, for tests whose
+ * own thread blocks in synchronous calls. */
+typedef struct _RabcTestServerThread RabcTestServerThread;
+
+RabcTestServerThread *rabc_test_server_thread_new  (const char           *socket_path);
+void                  rabc_test_server_thread_free (RabcTestServerThread *thread);
+
+/* A raw peer on a listening socket: accepts one connection, hands the
+ * blocking descriptor to @func in a thread, closes it when @func returns. */
+typedef void (*RabcTestPeerFunc) (int fd, gpointer user_data);
+typedef struct _RabcTestPeer RabcTestPeer;
+
+RabcTestPeer *rabc_test_peer_new       (const char       *socket_path,
+                                        RabcTestPeerFunc  func,
+                                        gpointer          user_data);
+void          rabc_test_peer_free      (RabcTestPeer     *peer);
+
+/* Blocking frame helpers for raw peers. */
+int        rabc_test_connect_raw        (const char    *socket_path);
+void       rabc_test_write_all          (int            fd,
+                                         const void    *data,
+                                         gsize          len);
+void       rabc_test_write_frame        (int            fd,
+                                         const char    *text,
+                                         gsize          len);
+/* Returns NULL at end of stream. */
+char      *rabc_test_read_frame         (int            fd);
+/* Reads until end of stream; returns FALSE if that takes over @timeout_ms. */
+gboolean   rabc_test_read_until_eof     (int            fd,
+                                         guint          timeout_ms);
+
+G_END_DECLS

@@ -1,0 +1,1271 @@
+/* test-client-server.c: RabcClient and RabcServer in one process
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "rabc-test-util.h"
+
+typedef struct {
+  char *dir;
+  char *path;
+} Fixture;
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  fixture->dir = rabc_test_make_tmpdir ();
+  fixture->path = g_build_filename (fixture->dir, "rabc.sock", NULL);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  rabc_test_remove_tmpdir (fixture->dir);
+  g_free (fixture->dir);
+  g_free (fixture->path);
+}
+
+static void make_stale_socket (const char *path);
+
+static RabcServer *
+start_server (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  RabcServer *server = rabc_server_new (path);
+
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+  return server;
+}
+
+static RabcClient *
+connect_client (const char *path,
+                guint       ping_interval)
+{
+  g_autoptr(GError) error = NULL;
+  RabcClient *client;
+
+  client = g_initable_new (RABC_TYPE_CLIENT, NULL, &error,
+                           "socket-path", path,
+                           "ping-interval", ping_interval,
+                           NULL);
+  g_assert_no_error (error);
+  g_assert_true (rabc_client_get_connected (client));
+  return client;
+}
+
+/* A request sent with send_async, and its outcome. */
+typedef struct {
+  gboolean  done;
+  char     *reply;
+  GError   *error;
+} Request;
+
+static void
+on_send_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Request *request = user_data;
+
+  g_assert_false (request->done);
+  request->reply = rabc_client_send_finish (RABC_CLIENT (source), result, &request->error);
+  request->done = TRUE;
+}
+
+static void
+request_clear (Request *request)
+{
+  g_clear_pointer (&request->reply, g_free);
+  g_clear_error (&request->error);
+  request->done = FALSE;
+}
+
+typedef struct {
+  guint   n_replies;
+  GPtrArray *replies;
+  guint   n_closed;
+  GError *closed_error;
+  gboolean closed;
+  guint   n_connected_notify;
+} ClientEvents;
+
+static void
+on_reply (RabcClient   *client,
+          const char   *reply,
+          ClientEvents *events)
+{
+  events->n_replies++;
+  if (events->replies != NULL)
+    g_ptr_array_add (events->replies, g_strdup (reply));
+}
+
+static void
+on_closed (RabcClient   *client,
+           const GError *error,
+           ClientEvents *events)
+{
+  events->n_closed++;
+  events->closed = TRUE;
+  g_clear_error (&events->closed_error);
+  if (error != NULL)
+    events->closed_error = g_error_copy (error);
+}
+
+static void
+on_notify_connected (RabcClient   *client,
+                     GParamSpec   *pspec,
+                     ClientEvents *events)
+{
+  events->n_connected_notify++;
+}
+
+static void
+watch_client (RabcClient   *client,
+              ClientEvents *events)
+{
+  g_signal_connect (client, "reply", G_CALLBACK (on_reply), events);
+  g_signal_connect (client, "closed", G_CALLBACK (on_closed), events);
+  g_signal_connect (client, "notify::connected", G_CALLBACK (on_notify_connected), events);
+}
+
+static void
+events_clear (ClientEvents *events)
+{
+  g_clear_error (&events->closed_error);
+  g_clear_pointer (&events->replies, g_ptr_array_unref);
+}
+
+static void
+test_version (void)
+{
+  g_assert_true (RABC_CHECK_VERSION (RABC_MAJOR_VERSION, RABC_MINOR_VERSION, RABC_MICRO_VERSION));
+  g_assert_true (RABC_CHECK_VERSION (0, 9, 0));
+  g_assert_false (RABC_CHECK_VERSION (RABC_MAJOR_VERSION + 1, 0, 0));
+  g_assert_cmpuint (rabc_get_major_version (), ==, RABC_MAJOR_VERSION);
+  g_assert_cmpuint (rabc_get_minor_version (), ==, RABC_MINOR_VERSION);
+  g_assert_cmpuint (rabc_get_micro_version (), ==, RABC_MICRO_VERSION);
+}
+
+static void
+test_default_socket_path (void)
+{
+  g_autofree char *saved = g_strdup (g_getenv ("RABC_SOCKET_PATH"));
+  g_autoptr(RabcServer) server = NULL;
+  g_autoptr(RabcClient) client = NULL;
+
+  g_setenv ("RABC_SOCKET_PATH", "/run/somewhere/rabc", TRUE);
+  g_assert_cmpstr (rabc_get_default_socket_path (), ==, "/run/somewhere/rabc");
+  server = rabc_server_new (NULL);
+  g_assert_cmpstr (rabc_server_get_socket_path (server), ==, "/run/somewhere/rabc");
+
+  g_unsetenv ("RABC_SOCKET_PATH");
+  g_assert_cmpstr (rabc_get_default_socket_path (), ==, "/tmp/librabc");
+  g_assert_cmpstr (rabc_get_default_socket_path (), ==, RABC_DEFAULT_SOCKET_PATH);
+
+  if (saved != NULL)
+    g_setenv ("RABC_SOCKET_PATH", saved, TRUE);
+}
+
+static void
+test_error_type (void)
+{
+  g_autoptr(GEnumClass) klass = g_type_class_ref (RABC_TYPE_ERROR);
+
+  g_assert_true (G_TYPE_IS_ENUM (RABC_TYPE_ERROR));
+  g_assert_cmpstr (g_enum_get_value (klass, RABC_ERROR_IPC_CONNECTION)->value_nick, ==, "ipc-connection");
+  g_assert_cmpstr (g_enum_get_value (klass, RABC_ERROR_TIMED_OUT)->value_nick, ==, "timed-out");
+  g_assert_cmpstr (g_quark_to_string (RABC_ERROR), ==, "rabc-error-quark");
+}
+
+static void
+test_send_sync (Fixture       *fixture,
+                gconstpointer  data)
+{
+  RabcTestServerThread *thread = rabc_test_server_thread_new (fixture->path);
+  g_autoptr(RabcClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+
+  client = rabc_client_new_sync (fixture->path, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (rabc_client_get_socket_path (client), ==, fixture->path);
+
+  /* No main loop runs in this thread. */
+  for (guint i = 0; i < 100; i++)
+    {
+      g_autofree char *reply = rabc_client_send_sync (client, "ping", NULL, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (reply, ==, "pong");
+    }
+
+  /* An empty message and a long one. */
+  {
+    g_autofree char *reply = rabc_client_send_sync (client, "", NULL, &error);
+    g_autofree char *big = g_strnfill (RABC_DEFAULT_MAX_MESSAGE_SIZE - 1, 'x');
+    g_autofree char *reply2 = NULL;
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (reply, ==, "pong");
+    reply2 = rabc_client_send_sync (client, big, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (reply2, ==, "pong");
+  }
+
+  rabc_client_close (client);
+  rabc_test_server_thread_free (thread);
+}
+
+static void
+test_send_async (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(RabcClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  Request request = { 0 };
+
+  rabc_client_new_async (fixture->path, NULL, rabc_test_store_result, &result);
+  rabc_test_wait_for ((gboolean *) &result, 5000);
+  client = rabc_client_new_finish (result, &error);
+  g_assert_no_error (error);
+  g_assert_true (RABC_IS_CLIENT (client));
+  g_assert_true (rabc_client_get_connected (client));
+
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  g_assert_false (request.done);   /* never completes before returning */
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_no_error (request.error);
+  g_assert_cmpstr (request.reply, ==, "pong");
+  request_clear (&request);
+
+  rabc_server_set_reply (server, "hello");
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_cmpstr (request.reply, ==, "hello");
+  request_clear (&request);
+}
+
+static void
+test_new_async_fails (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  RabcClient *client;
+
+  rabc_client_new_async (fixture->path, NULL, rabc_test_store_result, &result);
+  rabc_test_wait_for ((gboolean *) &result, 5000);
+  client = rabc_client_new_finish (result, &error);
+  g_assert_null (client);
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_nonnull (strstr (error->message, fixture->path));
+  g_assert_nonnull (strstr (error->message, "No such file or directory"));
+}
+
+static void
+test_connect_errors (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *long_path = g_strnfill (200, 'a');
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  RabcClient *client;
+
+  client = rabc_client_new_sync ("/nonexistent/rabc.sock", NULL, &error);
+  g_assert_null (client);
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_cmpstr (error->message, ==, "cannot connect to /nonexistent/rabc.sock: No such file or directory");
+  g_clear_error (&error);
+
+  client = rabc_client_new_sync (long_path, NULL, &error);
+  g_assert_null (client);
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "too long"));
+  g_clear_error (&error);
+
+  client = rabc_client_new_sync ("", NULL, &error);
+  g_assert_null (client);
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  /* A socket file nobody listens on. */
+  rabc_server_stop (server);
+  make_stale_socket (fixture->path);
+  client = rabc_client_new_sync (fixture->path, NULL, &error);
+  g_assert_null (client);
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_nonnull (strstr (error->message, "Connection refused"));
+  g_clear_error (&error);
+
+  /* Cancelled before it starts. */
+  g_cancellable_cancel (cancellable);
+  client = rabc_client_new_sync (fixture->path, cancellable, &error);
+  g_assert_null (client);
+  g_assert_nonnull (error);
+}
+
+static void
+test_automatic_pings (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 20);
+  ClientEvents events = { 0 };
+
+  g_assert_cmpuint (rabc_client_get_ping_interval (client), ==, 20);
+  g_assert_cmpint (rabc_client_get_round_trip_time (client), ==, 0);
+  watch_client (client, &events);
+  events.replies = g_ptr_array_new_with_free_func (g_free);
+
+  while (events.n_replies < 5)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpstr (g_ptr_array_index (events.replies, 0), ==, "pong");
+  g_assert_cmpint (rabc_client_get_round_trip_time (client), >, 0);
+
+  /* Turning pings off stops them. */
+  rabc_client_set_ping_interval (client, 0);
+  events.n_replies = 0;
+  rabc_test_run_for (100);
+  g_assert_cmpuint (events.n_replies, ==, 0);
+
+  /* A custom ping message reaches the server. */
+  rabc_client_set_ping_message (client, "hello?");
+  g_assert_cmpstr (rabc_client_get_ping_message (client), ==, "hello?");
+  rabc_client_set_ping_interval (client, 10);
+  while (events.n_replies < 1)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_assert_cmpuint (events.n_closed, ==, 0);
+  events_clear (&events);
+}
+
+static void
+test_default_properties (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcClient) client = rabc_client_new_sync (fixture->path, NULL, NULL);
+
+  g_assert_nonnull (client);
+  g_assert_cmpuint (rabc_client_get_ping_interval (client), ==, 2000);
+  g_assert_cmpuint (rabc_client_get_max_message_size (client), ==, 1048576);
+  g_assert_cmpuint (rabc_client_get_timeout (client), ==, 5000);
+  g_assert_cmpstr (rabc_client_get_ping_message (client), ==, "ping");
+  g_assert_cmpstr (rabc_server_get_reply (server), ==, "pong");
+  g_assert_cmpuint (rabc_server_get_max_message_size (server), ==, 1048576);
+  g_assert_true (rabc_server_get_listening (server));
+}
+
+/* An echo peer: replies to every message with the message itself. */
+static void
+echo_peer (int      fd,
+           gpointer user_data)
+{
+  char *text;
+
+  while ((text = rabc_test_read_frame (fd)) != NULL)
+    {
+      rabc_test_write_frame (fd, text, strlen (text));
+      g_free (text);
+    }
+}
+
+static void
+test_fifo_with_pings (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, echo_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 1);
+  ClientEvents events = { 0 };
+  Request requests[200] = { { 0 } };
+
+  watch_client (client, &events);
+  events.replies = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    {
+      g_autofree char *text = g_strdup_printf ("request %u", i);
+
+      rabc_client_send_async (client, text, NULL, on_send_done, &requests[i]);
+      if (i % 10 == 0)
+        rabc_test_run_for (1);   /* let automatic pings interleave */
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("request %u", i);
+
+      rabc_test_wait_for (&requests[i].done, 5000);
+      g_assert_no_error (requests[i].error);
+      g_assert_cmpstr (requests[i].reply, ==, expected);
+      request_clear (&requests[i]);
+    }
+
+  g_assert_cmpuint (events.n_replies, >, 0);
+  for (guint i = 0; i < events.replies->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (events.replies, i), ==, "ping");
+
+  /* Synchronous calls take their turn in the same queue. */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autofree char *reply = rabc_client_send_sync (client, "sync", NULL, &error);
+
+    g_assert_no_error (error);
+    g_assert_cmpstr (reply, ==, "sync");
+  }
+
+  rabc_client_close (client);
+  rabc_test_peer_free (peer);
+  events_clear (&events);
+}
+
+static void
+test_silent_client_does_not_block (Fixture       *fixture,
+                                   gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  guint64 header = 100;
+  int silent = rabc_test_connect_raw (fixture->path);
+  int half = rabc_test_connect_raw (fixture->path);
+  int greedy = rabc_test_connect_raw (fixture->path);
+  Request request = { 0 };
+
+  /* One connects and says nothing, one stops in the middle of a frame, one
+   * sends many messages and never reads the replies. */
+  rabc_test_write_all (half, &header, sizeof header);
+  rabc_test_write_all (half, "abc", 3);
+  {
+    g_autoptr(GByteArray) frames = g_byte_array_new ();
+    guint64 len = 4;
+
+    for (guint i = 0; i < 1000; i++)
+      {
+        g_byte_array_append (frames, (const guint8 *) &len, sizeof len);
+        g_byte_array_append (frames, (const guint8 *) "ping", 4);
+      }
+    rabc_test_write_all (greedy, frames->data, frames->len);
+  }
+
+  for (guint i = 0; i < 20; i++)
+    {
+      rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+      rabc_test_wait_for (&request.done, 5000);
+      g_assert_no_error (request.error);
+      g_assert_cmpstr (request.reply, ==, "pong");
+      request_clear (&request);
+    }
+  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 4);
+
+  close (silent);
+  close (half);
+  close (greedy);
+}
+
+static void
+test_many_clients (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  RabcClient *clients[50];
+  Request requests[50] = { { 0 } };
+
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    clients[i] = connect_client (fixture->path, 0);
+  while (rabc_server_get_n_clients (server) < G_N_ELEMENTS (clients))
+    g_main_context_iteration (NULL, TRUE);
+
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    rabc_client_send_async (clients[i], "ping", NULL, on_send_done, &requests[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    {
+      rabc_test_wait_for (&requests[i].done, 5000);
+      g_assert_cmpstr (requests[i].reply, ==, "pong");
+      request_clear (&requests[i]);
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (clients); i++)
+    g_object_unref (clients[i]);
+  while (rabc_server_get_n_clients (server) > 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+typedef struct {
+  guint      connected;
+  guint      disconnected;
+  guint      n_clients_notify;
+  GPtrArray *messages;
+} ServerEvents;
+
+static void
+on_client_connected (RabcServer *server, ServerEvents *events)
+{
+  events->connected++;
+}
+
+static void
+on_client_disconnected (RabcServer *server, ServerEvents *events)
+{
+  events->disconnected++;
+}
+
+static void
+on_message_received (RabcServer *server, const char *message, ServerEvents *events)
+{
+  g_ptr_array_add (events->messages, g_strdup (message));
+}
+
+static void
+on_notify_n_clients (RabcServer *server, GParamSpec *pspec, ServerEvents *events)
+{
+  events->n_clients_notify++;
+}
+
+static void
+test_server_signals (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  ServerEvents events = { 0 };
+  RabcClient *client;
+  Request request = { 0 };
+
+  events.messages = g_ptr_array_new_with_free_func (g_free);
+  g_signal_connect (server, "client-connected", G_CALLBACK (on_client_connected), &events);
+  g_signal_connect (server, "client-disconnected", G_CALLBACK (on_client_disconnected), &events);
+  g_signal_connect (server, "message-received", G_CALLBACK (on_message_received), &events);
+  g_signal_connect (server, "notify::n-clients", G_CALLBACK (on_notify_n_clients), &events);
+
+  client = connect_client (fixture->path, 0);
+  rabc_client_send_async (client, "caf\xc3\xa9", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_cmpstr (request.reply, ==, "pong");
+  request_clear (&request);
+
+  g_assert_cmpuint (events.connected, ==, 1);
+  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 1);
+  g_assert_cmpuint (events.messages->len, ==, 1);
+  g_assert_cmpstr (g_ptr_array_index (events.messages, 0), ==, "caf\xc3\xa9");
+
+  g_object_unref (client);
+  while (events.disconnected < 1)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 0);
+  g_assert_cmpuint (events.n_clients_notify, ==, 2);
+
+  g_ptr_array_unref (events.messages);
+}
+
+/* Sends @bytes on a raw connection and checks that the server hangs up, and
+ * that a well-behaved client is still answered. */
+static void
+assert_disconnected_for (RabcServer   *server,
+                         const char   *path,
+                         const guint8 *bytes,
+                         gsize         len)
+{
+  g_autoptr(RabcClient) client = connect_client (path, 0);
+  int fd = rabc_test_connect_raw (path);
+  Request request = { 0 };
+  gboolean hung_up = FALSE;
+
+  rabc_test_write_all (fd, bytes, len);
+  /* The server reads while this thread is blocked, so let it run. */
+  for (guint i = 0; i < 500 && !hung_up; i++)
+    {
+      char buffer[64];
+      ssize_t n;
+
+      g_main_context_iteration (NULL, FALSE);
+      n = recv (fd, buffer, sizeof buffer, MSG_DONTWAIT);
+      if (n == 0)
+        hung_up = TRUE;
+      else
+        g_usleep (1000);
+    }
+  g_assert_true (hung_up);
+  close (fd);
+
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_no_error (request.error);
+  g_assert_cmpstr (request.reply, ==, "pong");
+  request_clear (&request);
+  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 1);
+}
+
+static void
+test_protocol_violations (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  guint64 oversize = RABC_DEFAULT_MAX_MESSAGE_SIZE;
+  guint64 huge = G_GUINT64_CONSTANT (1) << 63;
+  guint8 bad_utf8[8 + 2] = { 0 };
+
+  bad_utf8[0] = 2;   /* little-endian host assumed by the test data */
+  bad_utf8[8] = 0xff;
+  bad_utf8[9] = 0xfe;
+  if (G_BYTE_ORDER == G_BIG_ENDIAN)
+    {
+      guint64 two = 2;
+      memcpy (bad_utf8, &two, 8);
+    }
+
+  assert_disconnected_for (server, fixture->path, (const guint8 *) &oversize, sizeof oversize);
+  assert_disconnected_for (server, fixture->path, (const guint8 *) &huge, sizeof huge);
+  assert_disconnected_for (server, fixture->path, bad_utf8, sizeof bad_utf8);
+}
+
+static void
+test_message_too_large (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  RabcTestServerThread *thread = rabc_test_server_thread_new (fixture->path);
+  g_autoptr(RabcClient) client = rabc_client_new_sync (fixture->path, NULL, NULL);
+  g_autofree char *big = g_strnfill (2000000, 'x');
+  g_autofree char *exact = g_strnfill (RABC_DEFAULT_MAX_MESSAGE_SIZE, 'x');
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = NULL;
+  Request request = { 0 };
+
+  g_assert_null (rabc_client_send_sync (client, big, NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_EXCEEDED_IPC_MAX_SIZE);
+  g_assert_cmpstr (error->message, ==, "message of 2000000 bytes exceeds the maximum of 1048576");
+  g_clear_error (&error);
+
+  g_assert_null (rabc_client_send_sync (client, exact, NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_EXCEEDED_IPC_MAX_SIZE);
+  g_clear_error (&error);
+
+  rabc_client_send_async (client, big, NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_error (request.error, RABC_ERROR, RABC_ERROR_EXCEEDED_IPC_MAX_SIZE);
+  request_clear (&request);
+
+  /* Invalid UTF-8 is refused before it is sent. */
+  g_assert_null (rabc_client_send_sync (client, "\xff", NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_DATA);
+  g_clear_error (&error);
+
+  /* The connection is still good. */
+  reply = rabc_client_send_sync (client, "ping", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (reply, ==, "pong");
+
+  rabc_client_close (client);
+  rabc_test_server_thread_free (thread);
+}
+
+/* A peer that reads and never answers, until the client hangs up. */
+static void
+silent_peer (int      fd,
+             gpointer user_data)
+{
+  rabc_test_read_until_eof (fd, 30000);
+}
+
+static void
+test_close_with_pending (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, silent_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  ClientEvents events = { 0 };
+  Request requests[3] = { { 0 } };
+  g_autoptr(GError) error = NULL;
+
+  watch_client (client, &events);
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    rabc_client_send_async (client, "ping", NULL, on_send_done, &requests[i]);
+  rabc_test_run_for (20);
+
+  rabc_client_close (client);
+  g_assert_false (rabc_client_get_connected (client));
+  g_assert_cmpuint (events.n_closed, ==, 1);
+  g_assert_null (events.closed_error);
+  g_assert_cmpuint (events.n_connected_notify, ==, 1);
+
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    {
+      rabc_test_wait_for (&requests[i].done, 5000);
+      g_assert_error (requests[i].error, RABC_ERROR, RABC_ERROR_CLOSED);
+      request_clear (&requests[i]);
+    }
+
+  /* Closing again does nothing; sending fails clearly. */
+  rabc_client_close (client);
+  g_assert_cmpuint (events.n_closed, ==, 1);
+  g_assert_null (rabc_client_send_sync (client, "ping", NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_CLOSED);
+  g_clear_error (&error);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &requests[0]);
+  rabc_test_wait_for (&requests[0].done, 5000);
+  g_assert_error (requests[0].error, RABC_ERROR, RABC_ERROR_CLOSED);
+  request_clear (&requests[0]);
+
+  rabc_test_peer_free (peer);
+  events_clear (&events);
+}
+
+/* A peer that reads one message and hangs up. */
+static void
+vanishing_peer (int      fd,
+                gpointer user_data)
+{
+  g_free (rabc_test_read_frame (fd));
+}
+
+static void
+test_server_gone (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, vanishing_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  ClientEvents events = { 0 };
+  Request request = { 0 };
+
+  watch_client (client, &events);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_error (request.error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_nonnull (strstr (request.error->message, fixture->path));
+  request_clear (&request);
+
+  g_assert_cmpuint (events.n_closed, ==, 1);
+  g_assert_error (events.closed_error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_false (rabc_client_get_connected (client));
+
+  rabc_test_peer_free (peer);
+  events_clear (&events);
+}
+
+static void
+test_server_gone_sync (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, vanishing_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_null (rabc_client_send_sync (client, "ping", NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_false (rabc_client_get_connected (client));
+
+  rabc_test_peer_free (peer);
+}
+
+static void
+test_timeout (Fixture       *fixture,
+              gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, silent_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  ClientEvents events = { 0 };
+  g_autoptr(GError) error = NULL;
+  Request request = { 0 };
+  gint64 start;
+
+  watch_client (client, &events);
+  rabc_client_set_timeout (client, 100);
+
+  start = g_get_monotonic_time ();
+  g_assert_null (rabc_client_send_sync (client, "ping", NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_TIMED_OUT);
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 100 * 1000);
+  g_clear_error (&error);
+
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_error (request.error, RABC_ERROR, RABC_ERROR_TIMED_OUT);
+  request_clear (&request);
+
+  /* Requests that time out leave the connection open. */
+  g_assert_true (rabc_client_get_connected (client));
+  g_assert_cmpuint (events.n_closed, ==, 0);
+
+  /* An unanswered automatic ping means the daemon is gone. */
+  rabc_client_set_ping_interval (client, 10);
+  rabc_test_wait_for (&events.closed, 5000);
+  g_assert_error (events.closed_error, RABC_ERROR, RABC_ERROR_TIMED_OUT);
+  g_assert_false (rabc_client_get_connected (client));
+
+  rabc_test_peer_free (peer);
+  events_clear (&events);
+}
+
+static void
+cancel_in_thread (gpointer data)
+{
+  g_cancellable_cancel (data);
+}
+
+static void
+test_cancel (Fixture       *fixture,
+             gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, echo_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = NULL;
+  Request request = { 0 };
+  GThread *thread;
+
+  /* Already cancelled. */
+  g_cancellable_cancel (cancellable);
+  g_assert_null (rabc_client_send_sync (client, "a", cancellable, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  rabc_client_send_async (client, "b", cancellable, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_error (request.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  request_clear (&request);
+
+  /* Cancelled while waiting, from another thread; the reply that still
+   * comes is dropped and the next request gets its own. */
+  g_cancellable_reset (cancellable);
+  rabc_client_send_async (client, "c", cancellable, on_send_done, &request);
+  thread = g_thread_new ("cancel", (GThreadFunc) (void (*) (void)) cancel_in_thread, cancellable);
+  g_thread_join (thread);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_error (request.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  request_clear (&request);
+
+  reply = rabc_client_send_sync (client, "d", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (reply, ==, "d");
+
+  rabc_client_close (client);
+  rabc_test_peer_free (peer);
+}
+
+static void
+bad_utf8_peer (int      fd,
+               gpointer user_data)
+{
+  g_free (rabc_test_read_frame (fd));
+  rabc_test_write_frame (fd, "\xff\xfe", 2);
+  rabc_test_read_until_eof (fd, 5000);
+}
+
+static void
+oversize_peer (int      fd,
+               gpointer user_data)
+{
+  guint64 header = RABC_DEFAULT_MAX_MESSAGE_SIZE;
+
+  g_free (rabc_test_read_frame (fd));
+  rabc_test_write_all (fd, &header, sizeof header);
+  rabc_test_read_until_eof (fd, 5000);
+}
+
+static void
+unsolicited_peer (int      fd,
+                  gpointer user_data)
+{
+  rabc_test_write_frame (fd, "surprise", 8);
+  rabc_test_read_until_eof (fd, 5000);
+}
+
+static void
+nul_reply_peer (int      fd,
+                gpointer user_data)
+{
+  char *text;
+
+  while ((text = rabc_test_read_frame (fd)) != NULL)
+    {
+      if (strcmp (text, "nul") == 0)
+        rabc_test_write_frame (fd, "a\0b", 3);
+      else
+        rabc_test_write_frame (fd, text, strlen (text));
+      g_free (text);
+    }
+}
+
+static void
+mid_frame_peer (int      fd,
+                gpointer user_data)
+{
+  guint64 header = 10;
+
+  g_free (rabc_test_read_frame (fd));
+  rabc_test_write_all (fd, &header, sizeof header);
+  rabc_test_write_all (fd, "pon", 3);
+}
+
+static void
+assert_peer_fault (const char       *path,
+                   RabcTestPeerFunc  func,
+                   GQuark            domain,
+                   int               code,
+                   gboolean          send_first)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (path, func, NULL);
+  g_autoptr(RabcClient) client = connect_client (path, 0);
+  ClientEvents events = { 0 };
+  Request request = { 0 };
+
+  watch_client (client, &events);
+  if (send_first)
+    {
+      rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+      rabc_test_wait_for (&request.done, 5000);
+      g_assert_error (request.error, domain, code);
+      request_clear (&request);
+    }
+  rabc_test_wait_for (&events.closed, 5000);
+  g_assert_error (events.closed_error, domain, code);
+  g_assert_cmpuint (events.n_closed, ==, 1);
+  g_assert_false (rabc_client_get_connected (client));
+
+  g_clear_object (&client);
+  rabc_test_peer_free (peer);
+  events_clear (&events);
+}
+
+static void
+test_client_faults (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  assert_peer_fault (fixture->path, bad_utf8_peer, RABC_ERROR, RABC_ERROR_INVALID_DATA, TRUE);
+  assert_peer_fault (fixture->path, oversize_peer, RABC_ERROR, RABC_ERROR_EXCEEDED_IPC_MAX_SIZE, TRUE);
+  assert_peer_fault (fixture->path, unsolicited_peer, RABC_ERROR, RABC_ERROR_INVALID_DATA, FALSE);
+  assert_peer_fault (fixture->path, mid_frame_peer, RABC_ERROR, RABC_ERROR_IPC_CONNECTION, TRUE);
+}
+
+static void
+test_nul_in_reply (Fixture       *fixture,
+                   gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, nul_reply_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = NULL;
+
+  g_assert_null (rabc_client_send_sync (client, "nul", NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_DATA);
+  reply = rabc_client_send_sync (client, "after", NULL, NULL);
+  g_assert_cmpstr (reply, ==, "after");
+
+  rabc_client_close (client);
+  rabc_test_peer_free (peer);
+}
+
+static void
+on_reply_close (RabcClient *client,
+                const char *reply,
+                gboolean   *done)
+{
+  rabc_client_close (client);
+  *done = TRUE;
+}
+
+static void
+on_reply_unref (RabcClient *client,
+                const char *reply,
+                gboolean   *done)
+{
+  g_object_unref (client);
+  *done = TRUE;
+}
+
+static void
+test_unref_and_reentrancy (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  RabcClient *client;
+  Request request = { 0 };
+  gboolean done = FALSE;
+
+  /* Dropped while pings are on the way: nothing fires afterwards. */
+  client = connect_client (fixture->path, 1);
+  rabc_test_run_for (20);
+  g_object_unref (client);
+  rabc_test_run_for (20);
+
+  /* Dropped with a request pending: the request holds the client. */
+  client = connect_client (fixture->path, 0);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  g_object_unref (client);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_cmpstr (request.reply, ==, "pong");
+  request_clear (&request);
+
+  /* Closed, and dropped, from its own signal handlers. */
+  client = connect_client (fixture->path, 1);
+  g_signal_connect (client, "reply", G_CALLBACK (on_reply_close), &done);
+  rabc_test_wait_for (&done, 5000);
+  g_assert_false (rabc_client_get_connected (client));
+  g_object_unref (client);
+
+  done = FALSE;
+  client = connect_client (fixture->path, 1);
+  g_signal_connect (client, "reply", G_CALLBACK (on_reply_unref), &done);
+  rabc_test_wait_for (&done, 5000);
+  rabc_test_run_for (20);
+
+  while (rabc_server_get_n_clients (server) > 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+on_message_stop (RabcServer *server,
+                 const char *message,
+                 gboolean   *done)
+{
+  rabc_server_stop (server);
+  *done = TRUE;
+}
+
+static void
+test_server_stop_from_handler (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  ClientEvents events = { 0 };
+  Request request = { 0 };
+  gboolean done = FALSE;
+
+  watch_client (client, &events);
+  g_signal_connect (server, "message-received", G_CALLBACK (on_message_stop), &done);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&done, 5000);
+  g_assert_false (rabc_server_get_listening (server));
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_error (request.error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  request_clear (&request);
+  g_assert_error (events.closed_error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  events_clear (&events);
+}
+
+static void
+test_server_restart (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (rabc_server_start (server, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+
+  rabc_server_stop (server);
+  rabc_server_stop (server);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+static gboolean
+is_socket (const char *path)
+{
+  struct stat st;
+
+  return lstat (path, &st) == 0 && S_ISSOCK (st.st_mode);
+}
+
+static void
+make_stale_socket (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM, 0);
+
+  strcpy (addr.sun_path, path);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  close (fd);   /* the file stays, nobody listens */
+}
+
+static void
+test_socket_file_live (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autoptr(RabcServer) first = start_server (fixture->path);
+  g_autoptr(RabcServer) second = rabc_server_new (fixture->path);
+  g_autoptr(RabcClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (rabc_server_start (second, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_ADDRESS_IN_USE);
+  {
+    g_autofree char *expected = g_strdup_printf ("a server is already listening on %s", fixture->path);
+    g_assert_cmpstr (error->message, ==, expected);
+  }
+  g_clear_object (&second);
+
+  /* The first server is untouched. */
+  g_assert_true (is_socket (fixture->path));
+  client = connect_client (fixture->path, 0);
+  g_clear_object (&client);
+
+  rabc_server_stop (first);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_socket_file_stale (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = NULL;
+  g_autoptr(GError) error = NULL;
+
+  make_stale_socket (fixture->path);
+  g_assert_true (is_socket (fixture->path));
+
+  server = rabc_server_new (fixture->path);
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+  g_clear_object (&server);   /* disposing stops it */
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+static void
+assert_refused_and_kept (const char *path)
+{
+  g_autoptr(RabcServer) server = rabc_server_new (path);
+  g_autoptr(GError) error = NULL;
+  struct stat before, after;
+
+  g_assert_cmpint (lstat (path, &before), ==, 0);
+  g_assert_false (rabc_server_start (server, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "is not a socket"));
+  g_assert_cmpint (lstat (path, &after), ==, 0);
+  g_assert_cmpint (before.st_ino, ==, after.st_ino);
+  g_assert_cmpint (before.st_mode, ==, after.st_mode);
+}
+
+static void
+test_socket_file_not_socket (Fixture       *fixture,
+                             gconstpointer  data)
+{
+  g_autofree char *target = g_build_filename (fixture->dir, "target", NULL);
+  g_autofree char *stale = g_build_filename (fixture->dir, "stale.sock", NULL);
+  g_autofree char *contents = NULL;
+
+  /* A regular file. */
+  g_assert_true (g_file_set_contents (fixture->path, "precious", -1, NULL));
+  assert_refused_and_kept (fixture->path);
+  g_assert_true (g_file_get_contents (fixture->path, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "precious");
+  g_unlink (fixture->path);
+
+  /* A directory. */
+  g_assert_cmpint (g_mkdir (fixture->path, 0700), ==, 0);
+  assert_refused_and_kept (fixture->path);
+  g_rmdir (fixture->path);
+
+  /* Symbolic links: to a file, to nothing, to a stale socket. */
+  g_assert_true (g_file_set_contents (target, "precious", -1, NULL));
+  g_assert_cmpint (symlink (target, fixture->path), ==, 0);
+  assert_refused_and_kept (fixture->path);
+  g_assert_true (g_file_test (target, G_FILE_TEST_IS_REGULAR));
+  g_unlink (fixture->path);
+
+  g_assert_cmpint (symlink ("/nonexistent/target", fixture->path), ==, 0);
+  assert_refused_and_kept (fixture->path);
+  g_unlink (fixture->path);
+
+  make_stale_socket (stale);
+  g_assert_cmpint (symlink (stale, fixture->path), ==, 0);
+  assert_refused_and_kept (fixture->path);
+  g_assert_true (is_socket (stale));
+  g_unlink (fixture->path);
+}
+
+static void
+test_socket_file_replaced (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autofree char *contents = NULL;
+
+  /* Someone else takes the path while the server runs: stop leaves their
+   * file alone. */
+  g_assert_cmpint (g_unlink (fixture->path), ==, 0);
+  g_assert_true (g_file_set_contents (fixture->path, "theirs", -1, NULL));
+  rabc_server_stop (server);
+  g_assert_true (g_file_get_contents (fixture->path, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "theirs");
+}
+
+static void
+test_server_bad_path (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autofree char *long_path = g_strnfill (200, 'a');
+  g_autoptr(RabcServer) server = rabc_server_new (long_path);
+  g_autoptr(RabcServer) nodir = rabc_server_new ("/nonexistent/dir/rabc.sock");
+  g_autoptr(GError) error = NULL;
+
+  g_assert_false (rabc_server_start (server, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "too long"));
+  g_clear_error (&error);
+
+  g_assert_false (rabc_server_start (nodir, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "/nonexistent/dir/rabc.sock"));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+  g_test_add_func ("/rabc/version", test_version);
+  g_test_add_func ("/rabc/default-socket-path", test_default_socket_path);
+  g_test_add_func ("/rabc/error-type", test_error_type);
+  ADD ("/rabc/client/send-sync", test_send_sync);
+  ADD ("/rabc/client/send-async", test_send_async);
+  ADD ("/rabc/client/new-async-fails", test_new_async_fails);
+  ADD ("/rabc/client/connect-errors", test_connect_errors);
+  ADD ("/rabc/client/default-properties", test_default_properties);
+  ADD ("/rabc/client/automatic-pings", test_automatic_pings);
+  ADD ("/rabc/client/fifo-with-pings", test_fifo_with_pings);
+  ADD ("/rabc/client/message-too-large", test_message_too_large);
+  ADD ("/rabc/client/close-with-pending", test_close_with_pending);
+  ADD ("/rabc/client/server-gone", test_server_gone);
+  ADD ("/rabc/client/server-gone-sync", test_server_gone_sync);
+  ADD ("/rabc/client/timeout", test_timeout);
+  ADD ("/rabc/client/cancel", test_cancel);
+  ADD ("/rabc/client/faults", test_client_faults);
+  ADD ("/rabc/client/nul-in-reply", test_nul_in_reply);
+  ADD ("/rabc/client/unref-and-reentrancy", test_unref_and_reentrancy);
+  ADD ("/rabc/server/silent-client-does-not-block", test_silent_client_does_not_block);
+  ADD ("/rabc/server/many-clients", test_many_clients);
+  ADD ("/rabc/server/signals", test_server_signals);
+  ADD ("/rabc/server/protocol-violations", test_protocol_violations);
+  ADD ("/rabc/server/stop-from-handler", test_server_stop_from_handler);
+  ADD ("/rabc/server/restart", test_server_restart);
+  ADD ("/rabc/server/bad-path", test_server_bad_path);
+  ADD ("/rabc/server/socket-file/live", test_socket_file_live);
+  ADD ("/rabc/server/socket-file/stale", test_socket_file_stale);
+  ADD ("/rabc/server/socket-file/not-socket", test_socket_file_not_socket);
+  ADD ("/rabc/server/socket-file/replaced", test_socket_file_replaced);
+
+  return g_test_run ();
+}

@@ -1,0 +1,390 @@
+/* test-tools.c: rabcd and rabcc as real processes
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+
+#include "rabc-test-util.h"
+
+typedef struct {
+  char *dir;
+  char *path;
+} Fixture;
+
+static void
+fixture_setup (Fixture       *fixture,
+               gconstpointer  data)
+{
+  fixture->dir = rabc_test_make_tmpdir ();
+  fixture->path = g_build_filename (fixture->dir, "rabc.sock", NULL);
+}
+
+static void
+fixture_teardown (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  rabc_test_remove_tmpdir (fixture->dir);
+  g_free (fixture->dir);
+  g_free (fixture->path);
+}
+
+static const char *
+tool (const char *name)
+{
+  const char *path = g_getenv (name);
+
+  g_assert_nonnull (path);
+  return path;
+}
+
+typedef struct {
+  gboolean  done;
+  char     *out;
+  char     *err;
+} Output;
+
+static void
+on_communicated (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Output *output = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), result,
+                                        &output->out, &output->err, &error);
+  g_assert_no_error (error);
+  output->done = TRUE;
+}
+
+static GSubprocess *
+spawn (const char * const *argv)
+{
+  g_autoptr(GError) error = NULL;
+  GSubprocess *process;
+
+  process = g_subprocess_newv (argv, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                     G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  return process;
+}
+
+/* Waits for @process to exit, at most 20 s, and collects what it printed. */
+static int
+finish (GSubprocess  *process,
+        char        **out,
+        char        **err)
+{
+  Output output = { 0 };
+
+  g_subprocess_communicate_utf8_async (process, NULL, NULL, on_communicated, &output);
+  rabc_test_wait_for (&output.done, 20000);
+  while (!g_subprocess_get_if_exited (process) && !g_subprocess_get_if_signaled (process))
+    g_main_context_iteration (NULL, TRUE);
+
+  *out = output.out;
+  *err = output.err;
+  g_assert_true (g_subprocess_get_if_exited (process));
+  return g_subprocess_get_exit_status (process);
+}
+
+static int
+run (const char * const  *argv,
+     char               **out,
+     char               **err)
+{
+  g_autoptr(GSubprocess) process = spawn (argv);
+
+  return finish (process, out, err);
+}
+
+static void
+assert_one_line (const char *text,
+                 const char *prefix,
+                 const char *fragment)
+{
+  g_assert_true (g_str_has_prefix (text, prefix));
+  g_assert_true (g_str_has_suffix (text, "\n"));
+  g_assert_true (strchr (text, '\n') == text + strlen (text) - 1);
+  if (fragment != NULL && strstr (text, fragment) == NULL)
+    g_error ("expected \"%s\" in: %s", fragment, text);
+}
+
+/* Waits until a daemon answers on @path. */
+static void
+wait_for_daemon (const char *path)
+{
+  for (guint i = 0; i < 500; i++)
+    {
+      g_autoptr(RabcClient) client = rabc_client_new_sync (path, NULL, NULL);
+
+      if (client != NULL)
+        return;
+      g_usleep (10 * 1000);
+    }
+  g_error ("no daemon answered on %s", path);
+}
+
+static GSubprocess *
+start_daemon (const char *path)
+{
+  const char *argv[] = { tool ("RABCD"), "--socket", path, NULL };
+  GSubprocess *daemon = spawn (argv);
+
+  wait_for_daemon (path);
+  return daemon;
+}
+
+static void
+stop_daemon (GSubprocess *daemon,
+             int          signum)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_subprocess_send_signal (daemon, signum);
+  g_assert_cmpint (finish (daemon, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+}
+
+static void
+test_versions (void)
+{
+  const char *rabcd_argv[] = { tool ("RABCD"), "--version", NULL };
+  const char *rabcc_argv[] = { tool ("RABCC"), "--version", NULL };
+  g_autofree char *expected_d = g_strdup_printf ("rabcd %s\n", RABC_VERSION_S);
+  g_autofree char *expected_c = g_strdup_printf ("rabcc %s\n", RABC_VERSION_S);
+  char *out, *err;
+
+  g_assert_cmpint (run (rabcd_argv, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, expected_d);
+  g_free (out); g_free (err);
+  g_assert_cmpint (run (rabcc_argv, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, expected_c);
+  g_free (out); g_free (err);
+}
+
+static void
+test_end_to_end (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  const char *argv[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20", NULL };
+  const char *argv3[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20",
+                          "--count", "3", "--message", "hello", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *out3 = NULL;
+  g_autofree char *err3 = NULL;
+
+  /* By default: five replies, then exit 0. */
+  g_assert_cmpint (run (argv, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "pong\npong\npong\npong\npong\n");
+  g_assert_cmpstr (err, ==, "");
+
+  g_assert_cmpint (run (argv3, &out3, &err3), ==, 0);
+  g_assert_cmpstr (out3, ==, "pong\npong\npong\n");
+
+  stop_daemon (daemon, SIGTERM);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_environment_socket (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) daemon = NULL;
+  g_autoptr(GSubprocess) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  /* Both programs take the path from $RABC_SOCKET_PATH. */
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, "RABC_SOCKET_PATH", fixture->path, TRUE);
+  daemon = g_subprocess_launcher_spawn (launcher, &error, tool ("RABCD"), NULL);
+  g_assert_no_error (error);
+  wait_for_daemon (fixture->path);
+
+  client = g_subprocess_launcher_spawn (launcher, &error, tool ("RABCC"),
+                                        "--count", "1", "--interval", "10", NULL);
+  g_assert_no_error (error);
+  g_assert_cmpint (finish (client, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "pong\n");
+
+  stop_daemon (daemon, SIGINT);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_rabcc_no_daemon (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  const char *argv[] = { tool ("RABCC"), "--socket", fixture->path, NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *expected = g_strdup_printf ("rabcc: cannot connect to %s: No such file or directory\n",
+                                               fixture->path);
+
+  g_assert_cmpint (run (argv, &out, &err), ==, 1);
+  g_assert_cmpstr (err, ==, expected);
+  g_assert_cmpstr (out, ==, "");
+}
+
+static void
+silent_peer (int      fd,
+             gpointer user_data)
+{
+  rabc_test_read_until_eof (fd, 20000);
+}
+
+static void
+test_rabcc_reply_missing (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, silent_peer, NULL);
+  const char *argv[] = { tool ("RABCC"), "--socket", fixture->path,
+                         "--interval", "50", "--timeout", "200", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run (argv, &out, &err), ==, 1);
+  assert_one_line (err, "rabcc: ", "did not answer a ping within 200 ms");
+  g_assert_cmpstr (out, ==, "");
+  rabc_test_peer_free (peer);
+}
+
+static void
+test_rabcc_daemon_dies (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  const char *argv[] = { tool ("RABCC"), "--socket", fixture->path,
+                         "--interval", "20", "--count", "0", NULL };
+  g_autoptr(GSubprocess) client = spawn (argv);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_usleep (200 * 1000);
+  g_subprocess_force_exit (daemon);
+  g_subprocess_wait (daemon, NULL, NULL);
+
+  g_assert_cmpint (finish (client, &out, &err), ==, 1);
+  assert_one_line (err, "rabcc: ", "connection closed by the peer");
+  g_assert_true (g_str_has_prefix (out, "pong\n"));
+}
+
+static void
+test_bad_options (Fixture       *fixture,
+                  gconstpointer  data)
+{
+  const char *cases[][6] = {
+    { "RABCC", "--interval", "0", NULL },
+    { "RABCC", "--count", "-1", NULL },
+    { "RABCC", "--timeout", "-5", NULL },
+    { "RABCC", "--count", "many", NULL },
+    { "RABCC", "--bogus", NULL },
+    { "RABCC", "extra", NULL },
+    { "RABCD", "--bogus", NULL },
+    { "RABCD", "extra", NULL },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      const char *argv[6] = { tool (cases[i][0]) };
+      g_autofree char *out = NULL;
+      g_autofree char *err = NULL;
+      g_autofree char *prefix = g_strdup_printf ("%s: ", g_str_equal (cases[i][0], "RABCC") ? "rabcc" : "rabcd");
+
+      for (guint j = 1; cases[i][j] != NULL; j++)
+        argv[j] = cases[i][j];
+      g_assert_cmpint (run (argv, &out, &err), ==, 2);
+      assert_one_line (err, prefix, NULL);
+    }
+}
+
+static void
+test_rabcd_cannot_start (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  const char *argv[] = { tool ("RABCD"), "--socket", fixture->path, NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *contents = NULL;
+  g_autofree char *expected = g_strdup_printf ("rabcd: %s exists and is not a socket; refusing to replace it\n",
+                                               fixture->path);
+
+  g_assert_true (g_file_set_contents (fixture->path, "precious", -1, NULL));
+  g_assert_cmpint (run (argv, &out, &err), ==, 1);
+  g_assert_cmpstr (err, ==, expected);
+  g_assert_true (g_file_get_contents (fixture->path, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "precious");
+}
+
+static void
+test_rabcd_already_running (Fixture       *fixture,
+                            gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  const char *argv[] = { tool ("RABCD"), "--socket", fixture->path, NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *expected = g_strdup_printf ("rabcd: a server is already listening on %s\n",
+                                               fixture->path);
+
+  g_assert_cmpint (run (argv, &out, &err), ==, 1);
+  g_assert_cmpstr (err, ==, expected);
+
+  /* The first daemon still answers, and cleans up after itself. */
+  wait_for_daemon (fixture->path);
+  stop_daemon (daemon, SIGTERM);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+static void
+test_rabcd_replaces_stale_socket (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  g_autoptr(GSubprocess) first = start_daemon (fixture->path);
+  g_autoptr(GSubprocess) second = NULL;
+
+  /* A daemon killed outright leaves its socket file behind. */
+  g_subprocess_force_exit (first);
+  g_subprocess_wait (first, NULL, NULL);
+  g_assert_true (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+
+  second = start_daemon (fixture->path);
+  stop_daemon (second, SIGTERM);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+
+  g_test_add_func ("/rabc/tools/versions", test_versions);
+  ADD ("/rabc/tools/end-to-end", test_end_to_end);
+  ADD ("/rabc/tools/environment-socket", test_environment_socket);
+  ADD ("/rabc/tools/rabcc-no-daemon", test_rabcc_no_daemon);
+  ADD ("/rabc/tools/rabcc-reply-missing", test_rabcc_reply_missing);
+  ADD ("/rabc/tools/rabcc-daemon-dies", test_rabcc_daemon_dies);
+  ADD ("/rabc/tools/bad-options", test_bad_options);
+  ADD ("/rabc/tools/rabcd-cannot-start", test_rabcd_cannot_start);
+  ADD ("/rabc/tools/rabcd-already-running", test_rabcd_already_running);
+  ADD ("/rabc/tools/rabcd-replaces-stale-socket", test_rabcd_replaces_stale_socket);
+
+  return g_test_run ();
+}
