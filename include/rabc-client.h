@@ -59,6 +59,11 @@ void        rabc_client_set_timeout           (RabcClient           *self,
                                                guint                 timeout_ms);
 RABC_AVAILABLE_IN_ALL
 gint64      rabc_client_get_round_trip_time   (RabcClient           *self);
+RABC_AVAILABLE_IN_ALL
+gboolean    rabc_client_get_auto_reconnect    (RabcClient           *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_client_set_auto_reconnect    (RabcClient           *self,
+                                               gboolean              auto_reconnect);
 
 RABC_AVAILABLE_IN_ALL
 char       *rabc_client_send_sync             (RabcClient           *self,

@@ -27,6 +27,10 @@ RABC_AVAILABLE_IN_ALL
 gboolean    rabc_server_start                (RabcServer  *self,
                                               GError     **error);
 RABC_AVAILABLE_IN_ALL
+gboolean    rabc_server_start_with_socket_fd (RabcServer  *self,
+                                              int          fd,
+                                              GError     **error);
+RABC_AVAILABLE_IN_ALL
 void        rabc_server_stop                 (RabcServer  *self);
 
 RABC_AVAILABLE_IN_ALL
@@ -41,6 +45,14 @@ guint       rabc_server_get_max_message_size (RabcServer  *self);
 RABC_AVAILABLE_IN_ALL
 void        rabc_server_set_max_message_size (RabcServer  *self,
                                               guint        max_message_size);
+RABC_AVAILABLE_IN_ALL
+guint       rabc_server_get_socket_mode      (RabcServer  *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_server_set_socket_mode      (RabcServer  *self,
+                                              guint        mode);
+RABC_AVAILABLE_IN_ALL
+void        rabc_server_add_allowed_uid      (RabcServer  *self,
+                                              guint        uid);
 RABC_AVAILABLE_IN_ALL
 guint       rabc_server_get_n_clients        (RabcServer  *self);
 RABC_AVAILABLE_IN_ALL

@@ -74,6 +74,9 @@ struct _RabcClient {
   guint           max_message_size;
   guint           timeout;
   gint64          round_trip_time;
+  gboolean        auto_reconnect;
+  guint           reconnect_delay;
+  GSource        *reconnect_source;
 
   gboolean        initialized;
   GError         *init_error;
@@ -103,6 +106,7 @@ enum {
   PROP_MAX_MESSAGE_SIZE,
   PROP_TIMEOUT,
   PROP_ROUND_TRIP_TIME,
+  PROP_AUTO_RECONNECT,
   N_PROPS
 };
 
@@ -119,6 +123,11 @@ static guint signals[N_SIGNALS];
 /* How long to wait before trying again to connect to a daemon whose backlog
  * of connections is full. */
 #define CONNECT_RETRY_MS 10
+/* Reconnecting backs off from the first delay to the last, doubling. */
+#define RECONNECT_FIRST_DELAY_MS 100
+#define RECONNECT_MAX_DELAY_MS 5000
+
+static void schedule_reconnect (RabcClient *self);
 
 static gboolean
 deadline_source_dispatch (GSource     *source,
@@ -244,6 +253,10 @@ client_disconnect (RabcClient   *self,
     {
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
       g_signal_emit (self, signals[CLOSED], 0, signal_error);
+
+      /* Only a connection that failed comes back by itself. */
+      if (error != NULL && self->auto_reconnect && self->conn == NULL)
+        schedule_reconnect (self);
     }
 
   g_object_unref (self);
@@ -506,6 +519,52 @@ client_connected (RabcClient *self,
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
 }
 
+static void
+stop_reconnecting (RabcClient *self)
+{
+  destroy_source (&self->reconnect_source);
+  self->reconnect_delay = 0;
+}
+
+static gboolean
+on_reconnect (gpointer user_data)
+{
+  g_autoptr(RabcClient) self = g_object_ref (user_data);
+  g_autoptr(GError) error = NULL;
+  int fd;
+
+  g_clear_pointer (&self->reconnect_source, g_source_unref);
+
+  fd = rabc_socket_connect (self->socket_path, &error);
+  if (fd < 0)
+    {
+      g_debug ("reconnecting: %s", error->message);
+      schedule_reconnect (self);
+      return G_SOURCE_REMOVE;
+    }
+
+  self->reconnect_delay = 0;
+  client_connected (self, fd);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule_reconnect (RabcClient *self)
+{
+  if (self->reconnect_source != NULL)
+    return;
+
+  self->reconnect_delay = self->reconnect_delay == 0
+                        ? RECONNECT_FIRST_DELAY_MS
+                        : MIN (self->reconnect_delay * 2, RECONNECT_MAX_DELAY_MS);
+  g_debug ("reconnecting to %s in %u ms", self->socket_path, self->reconnect_delay);
+
+  self->reconnect_source = g_timeout_source_new (self->reconnect_delay);
+  g_source_set_static_name (self->reconnect_source, "[rabc] reconnect");
+  g_source_set_callback (self->reconnect_source, on_reconnect, self, NULL);
+  g_source_attach (self->reconnect_source, self->context);
+}
+
 static gboolean
 rabc_client_initable_init (GInitable     *initable,
                            GCancellable  *cancellable,
@@ -674,6 +733,7 @@ rabc_client_dispose (GObject *object)
   RabcClient *self = RABC_CLIENT (object);
 
   /* Nobody can listen any more: close without signals. */
+  stop_reconnecting (self);
   client_disconnect (self, NULL, FALSE);
 
   G_OBJECT_CLASS (rabc_client_parent_class)->dispose (object);
@@ -723,6 +783,9 @@ rabc_client_get_property (GObject    *object,
     case PROP_ROUND_TRIP_TIME:
       g_value_set_int64 (value, self->round_trip_time);
       break;
+    case PROP_AUTO_RECONNECT:
+      g_value_set_boolean (value, self->auto_reconnect);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -752,6 +815,9 @@ rabc_client_set_property (GObject      *object,
       break;
     case PROP_TIMEOUT:
       rabc_client_set_timeout (self, g_value_get_uint (value));
+      break;
+    case PROP_AUTO_RECONNECT:
+      rabc_client_set_auto_reconnect (self, g_value_get_boolean (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -852,6 +918,22 @@ rabc_client_class_init (RabcClientClass *klass)
     g_param_spec_int64 ("round-trip-time", NULL, NULL,
                         0, G_MAXINT64, 0,
                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcClient:auto-reconnect:
+   *
+   * Whether to reconnect when the connection fails, for example because
+   * the daemon restarted. Attempts back off from 100 ms to 5 s between
+   * tries. Each transition is reported by
+   * [property@Rabc.Client:connected] and, on the way down, by
+   * [signal@Rabc.Client::closed]; automatic pings resume once connected. A
+   * connection closed with [method@Rabc.Client.close] stays closed.
+   */
+  properties[PROP_AUTO_RECONNECT] =
+    g_param_spec_boolean ("auto-reconnect", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY |
+                          G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -1178,6 +1260,46 @@ rabc_client_get_round_trip_time (RabcClient *self)
 }
 
 /**
+ * rabc_client_get_auto_reconnect:
+ * @self: a [class@Rabc.Client]
+ *
+ * Gets whether the client reconnects after the connection fails.
+ *
+ * Returns: `TRUE` if the client reconnects
+ */
+gboolean
+rabc_client_get_auto_reconnect (RabcClient *self)
+{
+  g_return_val_if_fail (RABC_IS_CLIENT (self), FALSE);
+
+  return self->auto_reconnect;
+}
+
+/**
+ * rabc_client_set_auto_reconnect:
+ * @self: a [class@Rabc.Client]
+ * @auto_reconnect: whether to reconnect
+ *
+ * Sets whether the client reconnects after the connection fails. See
+ * [property@Rabc.Client:auto-reconnect].
+ */
+void
+rabc_client_set_auto_reconnect (RabcClient *self,
+                                gboolean    auto_reconnect)
+{
+  g_return_if_fail (RABC_IS_CLIENT (self));
+
+  auto_reconnect = !!auto_reconnect;
+  if (self->auto_reconnect == auto_reconnect)
+    return;
+
+  self->auto_reconnect = auto_reconnect;
+  if (!auto_reconnect)
+    stop_reconnecting (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_AUTO_RECONNECT]);
+}
+
+/**
  * rabc_client_send_sync:
  * @self: a [class@Rabc.Client]
  * @message: the text to send, valid UTF-8
@@ -1353,13 +1475,14 @@ rabc_client_send_finish (RabcClient    *self,
  * @self: a [class@Rabc.Client]
  *
  * Closes the connection. Pending requests fail with %RABC_ERROR_CLOSED and
- * [signal@Rabc.Client::closed] is emitted with a `NULL` error. Closing a
- * closed client does nothing.
+ * [signal@Rabc.Client::closed] is emitted with a `NULL` error. A client
+ * waiting to reconnect stops waiting. Closing a closed client does nothing.
  */
 void
 rabc_client_close (RabcClient *self)
 {
   g_return_if_fail (RABC_IS_CLIENT (self));
 
+  stop_reconnecting (self);
   client_disconnect (self, NULL, TRUE);
 }

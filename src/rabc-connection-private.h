@@ -6,6 +6,7 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <sys/types.h>
 
 G_BEGIN_DECLS
 
@@ -72,7 +73,13 @@ typedef enum {
 RabcSocketState rabc_socket_probe               (const char                *path,
                                                  GError                   **error);
 int             rabc_socket_listen              (const char                *path,
+                                                 guint                      mode,
                                                  GError                   **error);
+char           *rabc_socket_check_listener      (int                        fd,
+                                                 GError                   **error);
+gboolean        rabc_socket_get_peer            (int                        fd,
+                                                 pid_t                     *pid,
+                                                 uid_t                     *uid);
 int             rabc_socket_accept              (int                        listen_fd,
                                                  GError                   **error);
 

@@ -11,7 +11,9 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <stddef.h>
 #include <unistd.h>
 
 #include "rabc-connection-private.h"
@@ -521,13 +523,18 @@ rabc_socket_probe (const char  *path,
 /*
  * rabc_socket_listen:
  *
- * Binds a non-blocking listening socket at @path, which must not exist.
+ * Binds a non-blocking listening socket at @path, which must not exist, with
+ * the permissions @mode.  The socket's own mode is set before bind(2), which
+ * creates the file with it (less the umask): the file is never more open
+ * than asked, not even for a moment.
  */
 int
 rabc_socket_listen (const char  *path,
+                    guint        mode,
                     GError     **error)
 {
   struct sockaddr_un addr;
+  struct stat st;
   int fd;
 
   if (!fill_address (&addr, path, error))
@@ -542,7 +549,8 @@ rabc_socket_listen (const char  *path,
       return -1;
     }
 
-  if (bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+  if (fchmod (fd, mode & 0777) < 0 ||
+      bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
     {
       int errsv = errno;
       close (fd);
@@ -552,9 +560,22 @@ rabc_socket_listen (const char  *path,
       return -1;
     }
 
+  /* The umask may have taken away permissions that were asked for. */
+  if (lstat (path, &st) == 0 && (st.st_mode & 0777) != (mode & 0777) &&
+      fchmodat (AT_FDCWD, path, mode & 0777, AT_SYMLINK_NOFOLLOW) < 0)
+    {
+      int errsv = errno;
+      unlink (path);
+      close (fd);
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot set the permissions of %s: %s", path, g_strerror (errsv));
+      return -1;
+    }
+
   if (listen (fd, SOMAXCONN) < 0)
     {
       int errsv = errno;
+      unlink (path);
       close (fd);
       g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
                    "cannot listen on %s: %s", path, g_strerror (errsv));
@@ -562,6 +583,81 @@ rabc_socket_listen (const char  *path,
     }
 
   return fd;
+}
+
+/*
+ * rabc_socket_check_listener:
+ *
+ * Checks that @fd, handed over by a service manager, is a listening Unix
+ * stream socket, and makes it non-blocking.
+ *
+ * Returns: (transfer full) (nullable): the path it is bound to, "" for an
+ *   unnamed socket; NULL with @error set if @fd does not fit
+ */
+char *
+rabc_socket_check_listener (int      fd,
+                            GError **error)
+{
+  struct sockaddr_un addr;
+  socklen_t addr_len = sizeof addr;
+  int domain = 0, type = 0, listening = 0;
+  socklen_t len = sizeof (int);
+  int flags;
+
+  if (getsockopt (fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+      getsockopt (fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
+      getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "descriptor %d is not a socket: %s", fd, g_strerror (errsv));
+      return NULL;
+    }
+
+  if (domain != AF_UNIX || type != SOCK_STREAM || !listening)
+    {
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "descriptor %d is not a listening Unix stream socket", fd);
+      return NULL;
+    }
+
+  flags = fcntl (fd, F_GETFL);
+  if (flags < 0 || fcntl (fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+      fcntl (fd, F_SETFD, FD_CLOEXEC) < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
+                   "cannot make descriptor %d non-blocking: %s", fd, g_strerror (errsv));
+      return NULL;
+    }
+
+  memset (&addr, 0, sizeof addr);
+  if (getsockname (fd, (struct sockaddr *) &addr, &addr_len) == 0 &&
+      addr_len > offsetof (struct sockaddr_un, sun_path) && addr.sun_path[0] != '\0')
+    return g_strndup (addr.sun_path, addr_len - offsetof (struct sockaddr_un, sun_path));
+
+  return g_strdup ("");
+}
+
+/*
+ * rabc_socket_get_peer:
+ *
+ * Gets the process and user at the other end of a connected Unix socket.
+ */
+gboolean
+rabc_socket_get_peer (int    fd,
+                      pid_t *pid,
+                      uid_t *uid)
+{
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+
+  if (getsockopt (fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return FALSE;
+
+  *pid = cred.pid;
+  *uid = cred.uid;
+  return TRUE;
 }
 
 /*

@@ -43,15 +43,20 @@ struct _RabcServer {
   char         *reply;
   GByteArray   *reply_frame;
   guint         max_message_size;
+  guint         socket_mode;
 
   GMainContext *context;
   int           listen_fd;
+  /* Set when the socket came from a service manager, which owns the file. */
+  gboolean      adopted;
   int           epoll_fd;
   dev_t         socket_dev;
   ino_t         socket_ino;
   GSource      *epoll_source;
   GSource      *accept_retry_source;
   gboolean      accept_paused;
+
+  GArray       *allowed_uids;
 
   GHashTable   *clients;
   /* Connections dropped during a dispatch, freed after it: the epoll events
@@ -67,6 +72,7 @@ enum {
   PROP_SOCKET_PATH,
   PROP_REPLY,
   PROP_MAX_MESSAGE_SIZE,
+  PROP_SOCKET_MODE,
   PROP_N_CLIENTS,
   PROP_LISTENING,
   N_PROPS
@@ -239,6 +245,19 @@ pause_accepting (RabcServer *self)
   g_source_attach (self->accept_retry_source, self->context);
 }
 
+static gboolean
+is_allowed (RabcServer *self,
+            uid_t       uid)
+{
+  if (self->allowed_uids->len == 0)
+    return TRUE;
+
+  for (guint i = 0; i < self->allowed_uids->len; i++)
+    if (g_array_index (self->allowed_uids, guint, i) == (guint) uid)
+      return TRUE;
+  return FALSE;
+}
+
 static void
 accept_clients (RabcServer *self)
 {
@@ -247,6 +266,8 @@ accept_clients (RabcServer *self)
       g_autoptr(GError) error = NULL;
       struct epoll_event event = { .events = EPOLLIN };
       RabcConnection *conn;
+      pid_t peer_pid;
+      uid_t peer_uid;
       int fd;
 
       fd = rabc_socket_accept (self->listen_fd, &error);
@@ -261,6 +282,22 @@ accept_clients (RabcServer *self)
           return;
         }
 
+      if (!rabc_socket_get_peer (fd, &peer_pid, &peer_uid))
+        {
+          int errsv = errno;
+
+          g_message ("refusing a connection whose peer is unknown: %s", g_strerror (errsv));
+          close (fd);
+          continue;
+        }
+      if (!is_allowed (self, peer_uid))
+        {
+          g_message ("refusing a connection from uid %u (pid %d): not allowed",
+                     (guint) peer_uid, (int) peer_pid);
+          close (fd);
+          continue;
+        }
+
       conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, self);
       event.data.ptr = conn;
       if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0)
@@ -273,7 +310,8 @@ accept_clients (RabcServer *self)
         }
 
       g_hash_table_add (self->clients, conn);
-      g_debug ("client connected, %u now", g_hash_table_size (self->clients));
+      g_debug ("client connected: pid %d, uid %u; %u clients now",
+               (int) peer_pid, (guint) peer_uid, g_hash_table_size (self->clients));
       g_signal_emit (self, signals[CLIENT_CONNECTED], 0);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
     }
@@ -377,11 +415,32 @@ remove_socket_file (RabcServer *self)
 {
   struct stat st;
 
-  if (lstat (self->socket_path, &st) == 0 &&
+  if (!self->adopted &&
+      lstat (self->socket_path, &st) == 0 &&
       S_ISSOCK (st.st_mode) &&
       st.st_dev == self->socket_dev &&
       st.st_ino == self->socket_ino)
     unlink (self->socket_path);
+}
+
+/* Answers what the clients have already sent and writes what is owed to
+ * them, as far as that goes without blocking, so that stopping loses no
+ * reply to a request the server has received. */
+static void
+drain_clients (RabcServer *self)
+{
+  g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func ((GDestroyNotify) rabc_connection_unref);
+  GHashTableIter iter;
+  RabcConnection *conn;
+
+  g_hash_table_iter_init (&iter, self->clients);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL))
+    g_ptr_array_add (conns, rabc_connection_ref (conn));
+
+  self->dispatch_depth++;
+  for (guint i = 0; i < conns->len; i++)
+    rabc_connection_handle_io (g_ptr_array_index (conns, i), G_IO_IN | G_IO_OUT);
+  self->dispatch_depth--;
 }
 
 static void
@@ -409,12 +468,16 @@ server_stop (RabcServer *self,
   self->listen_fd = -1;
 
   g_object_freeze_notify (G_OBJECT (self));
+  drain_clients (self);
   while (g_hash_table_size (self->clients) > 0)
     {
       g_hash_table_iter_init (&iter, self->clients);
       g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL);
       drop_client (self, conn, emit);
     }
+
+  if (self->dispatch_depth == 0)
+    g_ptr_array_set_size (self->dropped, 0);
 
   close (self->epoll_fd);
   self->epoll_fd = -1;
@@ -451,6 +514,7 @@ rabc_server_finalize (GObject *object)
   RabcServer *self = RABC_SERVER (object);
 
   g_clear_pointer (&self->clients, g_hash_table_unref);
+  g_clear_pointer (&self->allowed_uids, g_array_unref);
   g_clear_pointer (&self->dropped, g_ptr_array_unref);
   g_clear_pointer (&self->reply_frame, g_byte_array_unref);
   g_clear_pointer (&self->socket_path, g_free);
@@ -489,6 +553,9 @@ rabc_server_get_property (GObject    *object,
     case PROP_MAX_MESSAGE_SIZE:
       g_value_set_uint (value, self->max_message_size);
       break;
+    case PROP_SOCKET_MODE:
+      g_value_set_uint (value, self->socket_mode);
+      break;
     case PROP_N_CLIENTS:
       g_value_set_uint (value, rabc_server_get_n_clients (self));
       break;
@@ -518,6 +585,9 @@ rabc_server_set_property (GObject      *object,
       break;
     case PROP_MAX_MESSAGE_SIZE:
       rabc_server_set_max_message_size (self, g_value_get_uint (value));
+      break;
+    case PROP_SOCKET_MODE:
+      rabc_server_set_socket_mode (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -570,6 +640,20 @@ rabc_server_class_init (RabcServerClass *klass)
   properties[PROP_MAX_MESSAGE_SIZE] =
     g_param_spec_uint ("max-message-size", NULL, NULL,
                        1, G_MAXINT32, RABC_DEFAULT_MAX_MESSAGE_SIZE,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                       G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:socket-mode:
+   *
+   * The permissions of the socket file the server creates, such as `0600`
+   * (the default: only the owner may connect) or `0666`. The file has
+   * these permissions from the moment it exists. Applies to the next
+   * [method@Rabc.Server.start].
+   */
+  properties[PROP_SOCKET_MODE] =
+    g_param_spec_uint ("socket-mode", NULL, NULL,
+                       0, 0777, 0600,
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
                        G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
@@ -644,6 +728,7 @@ rabc_server_init (RabcServer *self)
   self->listen_fd = -1;
   self->epoll_fd = -1;
   self->reply_frame = g_byte_array_new ();
+  self->allowed_uids = g_array_new (FALSE, FALSE, sizeof (guint));
   self->clients = g_hash_table_new_full (NULL, NULL,
                                          (GDestroyNotify) rabc_connection_unref, NULL);
   self->dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) rabc_connection_unref);
@@ -664,30 +749,10 @@ rabc_server_new (const char *socket_path)
   return g_object_new (RABC_TYPE_SERVER, "socket-path", socket_path, NULL);
 }
 
-/**
- * rabc_server_start:
- * @self: a [class@Rabc.Server]
- * @error: return location for a [struct@GLib.Error]
- *
- * Binds the socket and starts serving on the thread-default main context.
- *
- * Fails with %RABC_ERROR_ADDRESS_IN_USE when a server already answers on
- * the path, and with %RABC_ERROR_INVALID_ARGUMENT when the path exists and
- * is not a socket, or is too long. A socket file nobody listens on is
- * replaced.
- *
- * Returns: `TRUE` when listening, `FALSE` with @error set
- */
-gboolean
-rabc_server_start (RabcServer  *self,
-                   GError     **error)
+static gboolean
+check_can_start (RabcServer  *self,
+                 GError     **error)
 {
-  struct epoll_event event = { .events = EPOLLIN, .data.ptr = NULL };
-  struct stat st;
-
-  g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
   if (self->listen_fd >= 0)
     {
       g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
@@ -703,19 +768,18 @@ rabc_server_start (RabcServer  *self,
       return FALSE;
     }
 
-  if (!prepare_socket_path (self, error))
-    return FALSE;
+  return TRUE;
+}
 
-  self->listen_fd = rabc_socket_listen (self->socket_path, error);
-  if (self->listen_fd < 0)
-    return FALSE;
+/* Serves on @listen_fd, which the server now owns. */
+static gboolean
+serve (RabcServer  *self,
+       int          listen_fd,
+       GError     **error)
+{
+  struct epoll_event event = { .events = EPOLLIN, .data.ptr = NULL };
 
-  if (lstat (self->socket_path, &st) == 0)
-    {
-      self->socket_dev = st.st_dev;
-      self->socket_ino = st.st_ino;
-    }
-
+  self->listen_fd = listen_fd;
   self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
   if (self->epoll_fd < 0 ||
       epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, self->listen_fd, &event) < 0)
@@ -744,12 +808,101 @@ rabc_server_start (RabcServer  *self,
 }
 
 /**
+ * rabc_server_start:
+ * @self: a [class@Rabc.Server]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Creates the socket file with the permissions of
+ * [property@Rabc.Server:socket-mode] and starts serving on the
+ * thread-default main context.
+ *
+ * Fails with %RABC_ERROR_ADDRESS_IN_USE when a server already answers on
+ * the path, and with %RABC_ERROR_INVALID_ARGUMENT when the path exists and
+ * is not a socket (a symbolic link included), or is too long. A socket file
+ * nobody listens on is replaced.
+ *
+ * Returns: `TRUE` when listening, `FALSE` with @error set
+ */
+gboolean
+rabc_server_start (RabcServer  *self,
+                   GError     **error)
+{
+  struct stat st;
+  int fd;
+
+  g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!check_can_start (self, error) || !prepare_socket_path (self, error))
+    return FALSE;
+
+  fd = rabc_socket_listen (self->socket_path, self->socket_mode, error);
+  if (fd < 0)
+    return FALSE;
+
+  self->adopted = FALSE;
+  if (lstat (self->socket_path, &st) == 0)
+    {
+      self->socket_dev = st.st_dev;
+      self->socket_ino = st.st_ino;
+    }
+
+  return serve (self, fd, error);
+}
+
+/**
+ * rabc_server_start_with_socket_fd:
+ * @self: a [class@Rabc.Server]
+ * @fd: a listening Unix stream socket
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Starts serving on the thread-default main context on @fd, a socket that
+ * is already listening, such as one passed by systemd socket activation.
+ * The server takes @fd and closes it when it stops; the socket file belongs
+ * to whoever created it, and the server neither creates nor removes it.
+ * [property@Rabc.Server:socket-path] becomes the path @fd is bound to.
+ *
+ * Fails with %RABC_ERROR_INVALID_ARGUMENT, leaving @fd open, when @fd is
+ * not a listening Unix stream socket.
+ *
+ * Returns: `TRUE` when serving, `FALSE` with @error set
+ */
+gboolean
+rabc_server_start_with_socket_fd (RabcServer  *self,
+                                  int          fd,
+                                  GError     **error)
+{
+  g_autofree char *path = NULL;
+
+  g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!check_can_start (self, error))
+    return FALSE;
+
+  path = rabc_socket_check_listener (fd, error);
+  if (path == NULL)
+    return FALSE;
+
+  if (*path != '\0' && g_strcmp0 (path, self->socket_path) != 0)
+    {
+      g_free (self->socket_path);
+      self->socket_path = g_steal_pointer (&path);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SOCKET_PATH]);
+    }
+
+  self->adopted = TRUE;
+  return serve (self, fd, error);
+}
+
+/**
  * rabc_server_stop:
  * @self: a [class@Rabc.Server]
  *
- * Stops listening, disconnects every client and removes the socket file, if
- * it is still the one the server created. Stopping a stopped server does
- * nothing.
+ * Stops listening and disconnects every client, after answering what the
+ * clients have already sent as far as that goes without blocking. Removes
+ * the socket file if it is still the one the server created. Stopping a
+ * stopped server does nothing.
  */
 void
 rabc_server_stop (RabcServer *self)
@@ -851,6 +1004,65 @@ rabc_server_set_max_message_size (RabcServer *self,
 
   self->max_message_size = max_message_size;
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_MESSAGE_SIZE]);
+}
+
+/**
+ * rabc_server_get_socket_mode:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the permissions of the socket file the server creates.
+ *
+ * Returns: the permission bits, such as `0600`
+ */
+guint
+rabc_server_get_socket_mode (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return self->socket_mode;
+}
+
+/**
+ * rabc_server_set_socket_mode:
+ * @self: a [class@Rabc.Server]
+ * @mode: permission bits, at most `0777`
+ *
+ * Sets the permissions of the socket file the server creates at the next
+ * [method@Rabc.Server.start].
+ */
+void
+rabc_server_set_socket_mode (RabcServer *self,
+                             guint       mode)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (mode <= 0777);
+
+  if (self->socket_mode == mode)
+    return;
+
+  self->socket_mode = mode;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SOCKET_MODE]);
+}
+
+/**
+ * rabc_server_add_allowed_uid:
+ * @self: a [class@Rabc.Server]
+ * @uid: a user ID
+ *
+ * Lets the user @uid connect. Once a user is added, connections from users
+ * that were not added are refused, whatever the permissions of the socket
+ * file; by default every user that can open the socket file may connect.
+ * The peer's user is read with `SO_PEERCRED` and logged at debug level
+ * with its process ID.
+ */
+void
+rabc_server_add_allowed_uid (RabcServer *self,
+                             guint       uid)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+
+  if (!is_allowed (self, uid) || self->allowed_uids->len == 0)
+    g_array_append_val (self->allowed_uids, uid);
 }
 
 /**

@@ -1227,6 +1227,184 @@ test_server_bad_path (Fixture       *fixture,
   g_assert_nonnull (strstr (error->message, "/nonexistent/dir/rabc.sock"));
 }
 
+static int
+listening_socket (const char *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM, 0);
+
+  strcpy (addr.sun_path, path);
+  g_assert_cmpint (bind (fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (listen (fd, 8), ==, 0);
+  return fd;
+}
+
+static void
+test_server_start_with_socket_fd (Fixture       *fixture,
+                                  gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = rabc_server_new (NULL);
+  g_autoptr(RabcServer) other = rabc_server_new (NULL);
+  g_autoptr(RabcClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  int fd = listening_socket (fixture->path);
+  int not_listening = socket (AF_UNIX, SOCK_STREAM, 0);
+  int pipe_fds[2];
+  Request request = { 0 };
+  struct stat before, after;
+
+  g_assert_cmpint (pipe (pipe_fds), ==, 0);
+  g_assert_false (rabc_server_start_with_socket_fd (other, pipe_fds[0], &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_false (rabc_server_start_with_socket_fd (other, not_listening, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  close (pipe_fds[0]);
+  close (pipe_fds[1]);
+  close (not_listening);
+
+  g_assert_cmpint (lstat (fixture->path, &before), ==, 0);
+  g_assert_true (rabc_server_start_with_socket_fd (server, fd, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (rabc_server_get_socket_path (server), ==, fixture->path);
+
+  client = connect_client (fixture->path, 0);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_cmpstr (request.reply, ==, "pong");
+  request_clear (&request);
+
+  /* The socket file belongs to whoever made it. */
+  rabc_server_stop (server);
+  g_assert_cmpint (lstat (fixture->path, &after), ==, 0);
+  g_assert_cmpint (before.st_ino, ==, after.st_ino);
+}
+
+static void
+test_server_socket_mode (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = rabc_server_new (fixture->path);
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+
+  g_assert_cmpuint (rabc_server_get_socket_mode (server), ==, 0600);
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_cmpint (lstat (fixture->path, &st), ==, 0);
+  g_assert_cmpuint (st.st_mode & 0777, ==, 0600);
+  rabc_server_stop (server);
+
+  rabc_server_set_socket_mode (server, 0660);
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_cmpint (lstat (fixture->path, &st), ==, 0);
+  g_assert_cmpuint (st.st_mode & 0777, ==, 0660);
+}
+
+static void
+test_auto_reconnect (Fixture       *fixture,
+                     gconstpointer  data)
+{
+  RabcServer *server = start_server (fixture->path);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 20);
+  ClientEvents events = { 0 };
+  guint replies;
+
+  g_assert_false (rabc_client_get_auto_reconnect (client));
+  rabc_client_set_auto_reconnect (client, TRUE);
+  watch_client (client, &events);
+  while (events.n_replies < 2)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* The daemon goes away... */
+  g_object_unref (server);
+  rabc_test_wait_for (&events.closed, 5000);
+  g_assert_error (events.closed_error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_false (rabc_client_get_connected (client));
+  g_assert_cmpuint (events.n_connected_notify, ==, 1);
+  rabc_test_run_for (150);   /* at least one attempt fails */
+
+  /* ...and comes back: the client reconnects and pings resume. */
+  server = start_server (fixture->path);
+  while (!rabc_client_get_connected (client))
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (events.n_connected_notify, ==, 2);
+  replies = events.n_replies;
+  while (events.n_replies < replies + 2)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* A local close stays closed. */
+  rabc_client_close (client);
+  rabc_test_run_for (300);
+  g_assert_false (rabc_client_get_connected (client));
+  g_assert_cmpuint (events.n_closed, ==, 2);
+
+  g_object_unref (server);
+  events_clear (&events);
+}
+
+static void
+test_server_allowed_uids (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcClient) client = NULL;
+  ClientEvents events = { 0 };
+  Request request = { 0 };
+
+  /* Another user only: this process is refused. */
+  rabc_server_add_allowed_uid (server, getuid () + 1);
+  client = connect_client (fixture->path, 0);
+  watch_client (client, &events);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_error (request.error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  request_clear (&request);
+  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 0);
+  g_clear_object (&client);
+  events_clear (&events);
+
+  /* This user too: served. */
+  rabc_server_add_allowed_uid (server, getuid ());
+  client = connect_client (fixture->path, 0);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_cmpstr (request.reply, ==, "pong");
+  request_clear (&request);
+}
+
+static void
+test_server_stop_answers_owed (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  int fd = rabc_test_connect_raw (fixture->path);
+  g_autoptr(GByteArray) frames = g_byte_array_new ();
+  guint64 len = 4;
+  guint n_replies = 0;
+  char *reply;
+
+  /* Let the server accept, but not read, then send three requests. */
+  while (rabc_server_get_n_clients (server) == 0)
+    g_main_context_iteration (NULL, TRUE);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_byte_array_append (frames, (const guint8 *) &len, sizeof len);
+      g_byte_array_append (frames, (const guint8 *) "ping", 4);
+    }
+  rabc_test_write_all (fd, frames->data, frames->len);
+
+  rabc_server_stop (server);
+  while ((reply = rabc_test_read_frame (fd)) != NULL)
+    {
+      g_assert_cmpstr (reply, ==, "pong");
+      g_free (reply);
+      n_replies++;
+    }
+  g_assert_cmpuint (n_replies, ==, 3);
+  close (fd);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1266,6 +1444,11 @@ main (int   argc,
   ADD ("/rabc/server/socket-file/stale", test_socket_file_stale);
   ADD ("/rabc/server/socket-file/not-socket", test_socket_file_not_socket);
   ADD ("/rabc/server/socket-file/replaced", test_socket_file_replaced);
+  ADD ("/rabc/server/start-with-socket-fd", test_server_start_with_socket_fd);
+  ADD ("/rabc/server/socket-mode", test_server_socket_mode);
+  ADD ("/rabc/client/auto-reconnect", test_auto_reconnect);
+  ADD ("/rabc/server/allowed-uids", test_server_allowed_uids);
+  ADD ("/rabc/server/stop-answers-owed", test_server_stop_answers_owed);
 
   return g_test_run ();
 }

@@ -4,6 +4,7 @@
  */
 
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -295,6 +296,8 @@ test_bad_options (Fixture       *fixture,
     { "RABCC", "extra", NULL },
     { "RABCD", "--bogus", NULL },
     { "RABCD", "extra", NULL },
+    { "RABCD", "--mode", "999", NULL },
+    { "RABCD", "--mode", "rw", NULL },
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -366,6 +369,239 @@ test_rabcd_replaces_stale_socket (Fixture       *fixture,
   g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
 }
 
+static void
+test_rabcc_json (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  const char *argv[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20",
+                         "--count", "2", "--json", "--message", "say \"hi\"\\", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_auto(GStrv) lines = NULL;
+  g_autoptr(GRegex) regex = g_regex_new ("^\\{\"message\": \"say \\\\\"hi\\\\\"\\\\\\\\\", "
+                                         "\"reply\": \"pong\", \"round_trip_us\": [1-9][0-9]*\\}$",
+                                         0, 0, NULL);
+
+  g_assert_nonnull (regex);
+  g_assert_cmpint (run (argv, &out, &err), ==, 0);
+  lines = g_strsplit (out, "\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 3);
+  g_assert_cmpstr (lines[2], ==, "");
+  for (guint i = 0; i < 2; i++)
+    if (!g_regex_match (regex, lines[i], 0, NULL))
+      g_error ("not the expected JSON: %s", lines[i]);
+
+  stop_daemon (daemon, SIGTERM);
+}
+
+static void
+test_rabcc_summary_on_terminal (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  g_autofree char *command = g_strdup_printf ("%s --socket %s --interval 20 --count 3",
+                                              tool ("RABCC"), fixture->path);
+  /* script(1) gives rabcc a terminal. */
+  const char *argv[] = { "script", "-qec", command, "/dev/null", NULL };
+  const char *piped[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20",
+                          "--count", "3", NULL };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *piped_out = NULL;
+  g_autofree char *piped_err = NULL;
+  g_autoptr(GRegex) regex = g_regex_new ("pong\r?\npong\r?\npong\r?\n"
+                                         "3 replies, round trip min/median/max: "
+                                         "([0-9]+)/([0-9]+)/([0-9]+) µs\r?\n$", 0, 0, NULL);
+  g_autoptr(GMatchInfo) match = NULL;
+
+  g_assert_cmpint (run (argv, &out, &err), ==, 0);
+  if (!g_regex_match (regex, out, 0, &match))
+    g_error ("no summary line in: %s", out);
+  {
+    g_autofree char *min = g_match_info_fetch (match, 1);
+    g_autofree char *median = g_match_info_fetch (match, 2);
+    g_autofree char *max = g_match_info_fetch (match, 3);
+
+    g_assert_cmpint (atoi (min), >, 0);
+    g_assert_cmpint (atoi (min), <=, atoi (median));
+    g_assert_cmpint (atoi (median), <=, atoi (max));
+  }
+
+  /* Not on a terminal: no summary. */
+  g_assert_cmpint (run (piped, &piped_out, &piped_err), ==, 0);
+  g_assert_cmpstr (piped_out, ==, "pong\npong\npong\n");
+
+  stop_daemon (daemon, SIGTERM);
+}
+
+static guint
+file_mode (const char *path)
+{
+  struct stat st;
+
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_true (S_ISSOCK (st.st_mode));
+  return st.st_mode & 0777;
+}
+
+static void
+test_rabcd_socket_mode (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  g_autoptr(GSubprocess) open_daemon = NULL;
+  g_autofree char *other = g_build_filename (fixture->dir, "open.sock", NULL);
+  const char *argv[] = { tool ("RABCD"), "--socket", other, "--mode", "0666", NULL };
+
+  g_assert_cmpuint (file_mode (fixture->path), ==, 0600);
+
+  /* Wider than the umask allows: still exactly what was asked. */
+  open_daemon = spawn (argv);
+  wait_for_daemon (other);
+  g_assert_cmpuint (file_mode (other), ==, 0666);
+
+  stop_daemon (open_daemon, SIGTERM);
+  stop_daemon (daemon, SIGTERM);
+}
+
+static void
+test_socket_activation (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  g_autofree char *activate = g_find_program_in_path ("systemd-socket-activate");
+  const char *argv[] = { activate, "--listen", fixture->path, tool ("RABCD"), NULL };
+  const char *client_argv[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20",
+                                "--count", "2", NULL };
+  g_autoptr(GSubprocess) daemon = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  struct stat before, after;
+
+  if (activate == NULL)
+    g_error ("systemd-socket-activate is not installed (Debian package systemd)");
+
+  /* It listens and, at the first connection, runs rabcd with the socket. */
+  daemon = spawn (argv);
+  for (guint i = 0; i < 500 && !g_file_test (fixture->path, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10 * 1000);
+  g_assert_cmpint (lstat (fixture->path, &before), ==, 0);
+
+  g_assert_cmpint (run (client_argv, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "pong\npong\n");
+
+  /* rabcd neither re-creates nor removes the socket file. */
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+  g_subprocess_send_signal (daemon, SIGTERM);
+  g_assert_cmpint (finish (daemon, &out, &err), ==, 0);
+  g_assert_nonnull (strstr (err, "Execing"));   /* rabcd itself printed nothing */
+  g_assert_null (strstr (err, "rabcd:"));
+  g_assert_cmpint (lstat (fixture->path, &after), ==, 0);
+  g_assert_cmpint (before.st_ino, ==, after.st_ino);
+}
+
+static void
+test_rabcc_reconnect (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  const char *argv[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "50",
+                         "--count", "10", "--reconnect", NULL };
+  g_autoptr(GSubprocess) client = spawn (argv);
+  g_autoptr(GSubprocess) restarted = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  g_usleep (200 * 1000);
+  stop_daemon (daemon, SIGTERM);
+  g_usleep (200 * 1000);
+  restarted = start_daemon (fixture->path);
+
+  g_assert_cmpint (finish (client, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "pong\npong\npong\npong\npong\npong\npong\npong\npong\npong\n");
+  assert_one_line (err, "rabcc: ", "; reconnecting");
+  stop_daemon (restarted, SIGTERM);
+}
+
+static void
+test_rabcd_allow_uid (Fixture       *fixture,
+                      gconstpointer  data)
+{
+  g_autofree char *other_uid = g_strdup_printf ("%u", (guint) getuid () + 1);
+  g_autofree char *own_uid = g_strdup_printf ("%u", (guint) getuid ());
+  const char *refusing[] = { tool ("RABCD"), "--socket", fixture->path, "--allow-uid", other_uid, NULL };
+  const char *allowing[] = { tool ("RABCD"), "--socket", fixture->path, "--allow-uid", other_uid,
+                             "--allow-uid", own_uid, NULL };
+  const char *client_argv[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20",
+                                "--count", "1", NULL };
+  g_autoptr(GSubprocess) daemon = spawn (refusing);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *daemon_out = NULL;
+  g_autofree char *daemon_err = NULL;
+
+  for (guint i = 0; i < 500 && !g_file_test (fixture->path, G_FILE_TEST_EXISTS); i++)
+    g_usleep (10 * 1000);
+  g_assert_cmpint (run (client_argv, &out, &err), ==, 1);
+  assert_one_line (err, "rabcc: ", "connection closed by the peer");
+  g_subprocess_send_signal (daemon, SIGTERM);
+  g_assert_cmpint (finish (daemon, &daemon_out, &daemon_err), ==, 0);
+  g_assert_nonnull (strstr (daemon_err, "refusing a connection from uid"));
+  g_clear_object (&daemon);
+  g_clear_pointer (&out, g_free);
+  g_clear_pointer (&err, g_free);
+
+  daemon = spawn (allowing);
+  wait_for_daemon (fixture->path);
+  g_assert_cmpint (run (client_argv, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "pong\n");
+  stop_daemon (daemon, SIGTERM);
+}
+
+static void
+test_rabcd_graceful_stop (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  int pid = atoi (g_subprocess_get_identifier (daemon));
+  int fd = rabc_test_connect_raw (fixture->path);
+  g_autoptr(GByteArray) frames = g_byte_array_new ();
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  guint64 len = 4;
+  guint n_replies = 0;
+  gint64 start;
+  char *reply;
+
+  /* Requests arrive while the daemon is stopped; SIGTERM comes before it
+   * can read them. Every one is answered all the same. */
+  g_usleep (50 * 1000);
+  kill (pid, SIGSTOP);
+  for (guint i = 0; i < 100; i++)
+    {
+      g_byte_array_append (frames, (const guint8 *) &len, sizeof len);
+      g_byte_array_append (frames, (const guint8 *) "ping", 4);
+    }
+  rabc_test_write_all (fd, frames->data, frames->len);
+  kill (pid, SIGTERM);
+  start = g_get_monotonic_time ();
+  kill (pid, SIGCONT);
+
+  while ((reply = rabc_test_read_frame (fd)) != NULL)
+    {
+      g_assert_cmpstr (reply, ==, "pong");
+      g_free (reply);
+      n_replies++;
+    }
+  g_assert_cmpuint (n_replies, ==, 100);
+  close (fd);
+
+  g_assert_cmpint (finish (daemon, &out, &err), ==, 0);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, G_USEC_PER_SEC);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -385,6 +621,13 @@ main (int   argc,
   ADD ("/rabc/tools/rabcd-cannot-start", test_rabcd_cannot_start);
   ADD ("/rabc/tools/rabcd-already-running", test_rabcd_already_running);
   ADD ("/rabc/tools/rabcd-replaces-stale-socket", test_rabcd_replaces_stale_socket);
+  ADD ("/rabc/tools/rabcc-json", test_rabcc_json);
+  ADD ("/rabc/tools/rabcc-summary-on-terminal", test_rabcc_summary_on_terminal);
+  ADD ("/rabc/tools/rabcd-socket-mode", test_rabcd_socket_mode);
+  ADD ("/rabc/tools/socket-activation", test_socket_activation);
+  ADD ("/rabc/tools/rabcc-reconnect", test_rabcc_reconnect);
+  ADD ("/rabc/tools/rabcd-allow-uid", test_rabcd_allow_uid);
+  ADD ("/rabc/tools/rabcd-graceful-stop", test_rabcd_graceful_stop);
 
   return g_test_run ();
 }

@@ -5,6 +5,7 @@
 
 
 #include <locale.h>
+#include <unistd.h>
 
 #include <rabc.h>
 
@@ -13,6 +14,8 @@ static int count = 5;
 static int interval = RABC_DEFAULT_PING_INTERVAL;
 static char *message;
 static int timeout = RABC_DEFAULT_TIMEOUT;
+static gboolean json_output;
+static gboolean reconnect;
 static gboolean show_version;
 
 static const GOptionEntry entries[] = {
@@ -26,6 +29,10 @@ static const GOptionEntry entries[] = {
     "Send TEXT instead of \"ping\"", "TEXT" },
   { "timeout", 't', G_OPTION_FLAG_NONE, G_OPTION_ARG_INT, &timeout,
     "Fail when a reply takes longer than MS milliseconds; 0 waits forever (default: 5000)", "MS" },
+  { "reconnect", 'r', G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &reconnect,
+    "Reconnect when the daemon goes away, and go on", NULL },
+  { "json", 'j', G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &json_output,
+    "Print one JSON object per reply: message, reply and round trip in microseconds", NULL },
   { "version", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &show_version,
     "Print the version and exit", NULL },
   { NULL }
@@ -33,18 +40,87 @@ static const GOptionEntry entries[] = {
 
 typedef struct {
   GMainLoop *loop;
-  int        n_replies;
+  GArray    *round_trips;
   int        status;
 } State;
+
+static void
+append_json_string (GString    *out,
+                    const char *text)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      guchar c = *p;
+
+      if (c == '"' || c == '\\')
+        g_string_append_printf (out, "\\%c", c);
+      else if (c < 0x20)
+        g_string_append_printf (out, "\\u%04x", c);
+      else
+        g_string_append_c (out, c);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+print_json (const char *sent,
+            const char *reply,
+            gint64      round_trip)
+{
+  g_autoptr(GString) line = g_string_new ("{\"message\": ");
+
+  append_json_string (line, sent);
+  g_string_append (line, ", \"reply\": ");
+  append_json_string (line, reply);
+  g_string_append_printf (line, ", \"round_trip_us\": %" G_GINT64_FORMAT "}\n", round_trip);
+  g_print ("%s", line->str);
+}
+
+static int
+compare_gint64 (gconstpointer a,
+                gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+
+  return (x > y) - (x < y);
+}
+
+static void
+print_summary (GArray *round_trips)
+{
+  gint64 *values = (gint64 *) (gpointer) round_trips->data;
+  guint n = round_trips->len;
+
+  if (n == 0)
+    {
+      g_print ("0 replies\n");
+      return;
+    }
+
+  g_array_sort (round_trips, compare_gint64);
+  g_print ("%u %s, round trip min/median/max: %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
+           "/%" G_GINT64_FORMAT " µs\n",
+           n, n == 1 ? "reply" : "replies",
+           values[0],
+           n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2,
+           values[n - 1]);
+}
 
 static void
 on_reply (RabcClient *client,
           const char *reply,
           State      *state)
 {
-  g_print ("%s\n", reply);
+  gint64 round_trip = rabc_client_get_round_trip_time (client);
 
-  if (count > 0 && ++state->n_replies >= count)
+  g_array_append_val (state->round_trips, round_trip);
+  if (json_output)
+    print_json (rabc_client_get_ping_message (client), reply, round_trip);
+  else
+    g_print ("%s\n", reply);
+
+  if (count > 0 && state->round_trips->len >= (guint) count)
     rabc_client_close (client);
 }
 
@@ -53,6 +129,12 @@ on_closed (RabcClient   *client,
            const GError *error,
            State        *state)
 {
+  if (error != NULL && reconnect)
+    {
+      g_printerr ("rabcc: %s; reconnecting\n", error->message);
+      return;
+    }
+
   if (error != NULL)
     {
       g_printerr ("rabcc: %s\n", error->message);
@@ -100,7 +182,8 @@ main (int   argc,
   g_option_context_set_summary (context,
     "Connects to rabcd, sends \"ping\" every two seconds and prints each reply.\n"
     "Exits 0 after the given number of replies, 1 when the daemon cannot be\n"
-    "reached or a reply does not come.");
+    "reached or a reply does not come. On a terminal, a summary of the round\n"
+    "trips ends the run.");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) ||
       !check_options (&error))
@@ -125,6 +208,7 @@ main (int   argc,
                            "ping-interval", (guint) interval,
                            "ping-message", message != NULL ? message : "ping",
                            "timeout", (guint) timeout,
+                           "auto-reconnect", reconnect,
                            NULL);
   if (client == NULL)
     {
@@ -133,12 +217,16 @@ main (int   argc,
     }
 
   state.loop = g_main_loop_new (NULL, FALSE);
+  state.round_trips = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_signal_connect (client, "reply", G_CALLBACK (on_reply), &state);
   g_signal_connect (client, "closed", G_CALLBACK (on_closed), &state);
 
   g_main_loop_run (state.loop);
 
   g_signal_handlers_disconnect_by_data (client, &state);
+  if (isatty (STDOUT_FILENO))
+    print_summary (state.round_trips);
+  g_array_unref (state.round_trips);
   g_main_loop_unref (state.loop);
   g_free (socket_path);
   g_free (message);

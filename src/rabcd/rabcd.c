@@ -4,19 +4,68 @@
  */
 
 
+#include <errno.h>
 #include <glib-unix.h>
 #include <locale.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <rabc.h>
 
+/* The first descriptor passed by socket activation (sd_listen_fds(3)). */
+#define LISTEN_FDS_START 3
+
 static char *socket_path;
+static guint socket_mode = 0600;
 static gboolean verbose;
 static gboolean show_version;
+static GArray *allowed_uids;
+
+static gboolean
+parse_uid (const char  *option_name,
+           const char  *value,
+           gpointer     data,
+           GError     **error)
+{
+  guint64 uid;
+
+  if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT32 - 1, &uid, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "invalid --allow-uid \"%s\": expected a numeric user ID", value);
+      return FALSE;
+    }
+  g_array_append_vals (allowed_uids, &(guint) { uid }, 1);
+  return TRUE;
+}
+
+static gboolean
+parse_mode (const char  *option_name,
+            const char  *value,
+            gpointer     data,
+            GError     **error)
+{
+  guint64 mode;
+
+  if (!g_ascii_string_to_unsigned (value, 8, 0, 0777, &mode, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "invalid --mode \"%s\": expected octal permissions such as 0600", value);
+      return FALSE;
+    }
+  socket_mode = mode;
+  return TRUE;
+}
 
 static const GOptionEntry entries[] = {
   { "socket", 's', G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME, &socket_path,
     "Listen on PATH (default: $RABC_SOCKET_PATH, or " RABC_DEFAULT_SOCKET_PATH ")", "PATH" },
+  { "mode", 'm', G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_mode,
+    "Give the socket file the octal permissions MODE (default: 0600)", "MODE" },
+  { "allow-uid", 'u', G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_uid,
+    "Accept connections only from user UID; repeat for more users (default: any user)", "UID" },
   { "verbose", 'v', G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &verbose,
     "Log connections and other debugging messages", NULL },
   { "version", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &show_version,
@@ -34,6 +83,47 @@ on_quit_signal (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* The listening socket passed by systemd socket activation, or -1. */
+static int
+take_activated_socket (GError **error)
+{
+  const char *pid = g_getenv ("LISTEN_PID");
+  const char *fds = g_getenv ("LISTEN_FDS");
+  guint64 listen_pid, listen_fds;
+
+  if (pid == NULL || fds == NULL ||
+      !g_ascii_string_to_unsigned (pid, 10, 1, G_MAXINT, &listen_pid, NULL) ||
+      listen_pid != (guint64) getpid ())
+    return -1;
+
+  g_unsetenv ("LISTEN_PID");
+  g_unsetenv ("LISTEN_FDS");
+  g_unsetenv ("LISTEN_FDNAMES");
+
+  if (!g_ascii_string_to_unsigned (fds, 10, 0, G_MAXINT, &listen_fds, NULL) || listen_fds != 1)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                   "expected one socket from the service manager, got LISTEN_FDS=%s", fds);
+      return -2;
+    }
+
+  return LISTEN_FDS_START;
+}
+
+/* Every client costs a descriptor: allow as many as the hard limit. */
+static void
+raise_descriptor_limit (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max)
+    {
+      limit.rlim_cur = limit.rlim_max;
+      if (setrlimit (RLIMIT_NOFILE, &limit) < 0)
+        g_debug ("cannot raise the descriptor limit: %s", g_strerror (errno));
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -43,13 +133,17 @@ main (int   argc,
   g_autoptr(RabcServer) server = NULL;
   g_autoptr(GMainLoop) loop = NULL;
   guint sigint_id, sigterm_id;
+  int activated_fd;
 
   setlocale (LC_ALL, "");
+  allowed_uids = g_array_new (FALSE, FALSE, sizeof (guint));
 
   context = g_option_context_new ("- answer rabc clients on a Unix socket");
   g_option_context_set_summary (context,
     "Listens on a Unix socket and answers every message with \"pong\".\n"
-    "Stops cleanly on SIGINT or SIGTERM, removing its socket file.");
+    "Stops cleanly on SIGINT or SIGTERM, removing its socket file.\n"
+    "Started by systemd socket activation, it serves on the socket it is\n"
+    "given and leaves the socket file to systemd.");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error))
     {
@@ -71,24 +165,38 @@ main (int   argc,
   if (verbose)
     g_log_set_debug_enabled (TRUE);
 
-  server = rabc_server_new (socket_path);
-  if (!rabc_server_start (server, &error))
+  raise_descriptor_limit ();
+
+  /* Before listening: once a client can see the socket, a SIGTERM must
+   * already mean a clean stop. */
+  loop = g_main_loop_new (NULL, FALSE);
+  sigint_id = g_unix_signal_add (SIGINT, on_quit_signal, loop);
+  sigterm_id = g_unix_signal_add (SIGTERM, on_quit_signal, loop);
+
+  activated_fd = take_activated_socket (&error);
+  server = g_object_new (RABC_TYPE_SERVER,
+                         "socket-path", socket_path,
+                         "socket-mode", socket_mode,
+                         NULL);
+  for (guint i = 0; i < allowed_uids->len; i++)
+    rabc_server_add_allowed_uid (server, g_array_index (allowed_uids, guint, i));
+  if (activated_fd == -2 ||
+      (activated_fd >= 0 && !rabc_server_start_with_socket_fd (server, activated_fd, &error)) ||
+      (activated_fd == -1 && !rabc_server_start (server, &error)))
     {
       g_printerr ("rabcd: %s\n", error->message);
       return 1;
     }
 
-  loop = g_main_loop_new (NULL, FALSE);
-  sigint_id = g_unix_signal_add (SIGINT, on_quit_signal, loop);
-  sigterm_id = g_unix_signal_add (SIGTERM, on_quit_signal, loop);
-
-  g_debug ("listening on %s", rabc_server_get_socket_path (server));
+  g_debug ("listening on %s%s", rabc_server_get_socket_path (server),
+           activated_fd >= 0 ? " (socket activation)" : "");
   g_main_loop_run (loop);
 
   g_source_remove (sigint_id);
   g_source_remove (sigterm_id);
   rabc_server_stop (server);
   g_free (socket_path);
+  g_array_unref (allowed_uids);
 
   return 0;
 }
