@@ -11,6 +11,11 @@ packages="
   python3 python3-gi python3-pytest
   gjs
   valgrind
+  clang libclang-rt-14-dev
+  gi-docgen python3-docutils
+  systemd
+  xvfb xauth imagemagick gir1.2-gtk-4.0 python3-gi-cairo
+  binutils bsdutils util-linux
 "
 
 missing=""
