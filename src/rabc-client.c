@@ -584,6 +584,9 @@ rabc_client_initable_init (GInitable     *initable,
 
   for (;;)
     {
+      if (g_cancellable_set_error_if_cancelled (cancellable, &self->init_error))
+        break;
+
       g_autoptr(GError) local_error = NULL;
       int fd = rabc_socket_connect (self->socket_path, &local_error);
 
@@ -600,14 +603,9 @@ rabc_client_initable_init (GInitable     *initable,
           break;
         }
 
-      /* The daemon's backlog is full: wait a little, unless cancelled. */
-      if (g_cancellable_is_cancelled (cancellable))
-        break;
+      /* The daemon's backlog is full: wait a little. */
       g_usleep (CONNECT_RETRY_MS * 1000);
     }
-
-  if (self->init_error == NULL && self->conn == NULL)
-    g_cancellable_set_error_if_cancelled (cancellable, &self->init_error);
 
   self->initialized = TRUE;
 
@@ -629,6 +627,22 @@ typedef struct {
   gint64 deadline;
 } InitData;
 
+/* Records the outcome, which later calls to init return too. Takes @error. */
+static void
+init_finish (GTask  *task,
+             GError *error)
+{
+  RabcClient *self = g_task_get_source_object (task);
+
+  if (error != NULL)
+    {
+      self->init_error = g_error_copy (error);
+      g_task_return_error (task, error);
+    }
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
 static void
 init_attempt (GTask *task)
 {
@@ -638,21 +652,24 @@ init_attempt (GTask *task)
   g_autoptr(GSource) retry = NULL;
   int fd;
 
-  if (g_task_return_error_if_cancelled (task))
-    return;
+  if (g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &error))
+    {
+      init_finish (task, g_steal_pointer (&error));
+      return;
+    }
 
   fd = rabc_socket_connect (self->socket_path, &error);
   if (fd >= 0)
     {
       client_connected (self, fd);
-      g_task_return_boolean (task, TRUE);
+      init_finish (task, NULL);
       return;
     }
 
   if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ||
       (data->deadline >= 0 && g_get_monotonic_time () >= data->deadline))
     {
-      g_task_return_error (task, g_steal_pointer (&error));
+      init_finish (task, g_steal_pointer (&error));
       return;
     }
 
@@ -678,13 +695,13 @@ rabc_client_async_initable_init_async (GAsyncInitable      *initable,
   g_task_set_source_tag (task, rabc_client_async_initable_init_async);
   g_task_set_priority (task, io_priority);
 
+  /* As GInitable: a second call reports the outcome of the first. */
   if (self->initialized)
     {
-      if (self->conn != NULL)
-        g_task_return_boolean (task, TRUE);
+      if (self->init_error != NULL)
+        g_task_return_error (task, g_error_copy (self->init_error));
       else
-        g_task_return_new_error (task, RABC_ERROR, RABC_ERROR_CLOSED,
-                                 "the client has already been initialized and is not connected");
+        g_task_return_boolean (task, TRUE);
       return;
     }
   self->initialized = TRUE;

@@ -139,6 +139,16 @@ connection_fail (RabcConnection *conn,
   g_error_free (error);
 }
 
+static GError *
+peer_closed_error (RabcConnection *conn)
+{
+  if (rabc_frame_decoder_is_idle (&conn->decoder))
+    return g_error_new_literal (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                "connection closed by the peer");
+  return g_error_new_literal (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                              "connection closed by the peer in the middle of a message");
+}
+
 static void
 set_want_write (RabcConnection *conn,
                 gboolean        want)
@@ -217,9 +227,12 @@ rabc_connection_flush (RabcConnection *conn)
               return TRUE;
             }
 
-          connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                                              "cannot write to socket: %s",
-                                              g_strerror (errsv)));
+          if (errsv == EPIPE || errsv == ECONNRESET)
+            connection_fail (conn, peer_closed_error (conn));
+          else
+            connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                                "cannot write to socket: %s",
+                                                g_strerror (errsv)));
           return FALSE;
         }
 
@@ -269,21 +282,19 @@ read_available (RabcConnection *conn)
 
       if (errsv == EAGAIN || errsv == EWOULDBLOCK)
         return;
-      connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                                          "cannot read from socket: %s",
-                                          g_strerror (errsv)));
+      /* A peer that closes with our data unread resets the connection. */
+      if (errsv == ECONNRESET)
+        connection_fail (conn, peer_closed_error (conn));
+      else
+        connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                            "cannot read from socket: %s",
+                                            g_strerror (errsv)));
       return;
     }
 
   if (n == 0)
     {
-      if (rabc_frame_decoder_is_idle (&conn->decoder))
-        error = g_error_new_literal (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                                     "connection closed by the peer");
-      else
-        error = g_error_new_literal (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                                     "connection closed by the peer in the middle of a message");
-      connection_fail (conn, error);
+      connection_fail (conn, peer_closed_error (conn));
       return;
     }
 

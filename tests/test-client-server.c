@@ -284,6 +284,7 @@ test_connect_errors (Fixture       *fixture,
   g_autoptr(RabcServer) server = start_server (fixture->path);
   RabcClient *client;
 
+
   client = rabc_client_new_sync ("/nonexistent/rabc.sock", NULL, &error);
   g_assert_null (client);
   g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
@@ -310,11 +311,64 @@ test_connect_errors (Fixture       *fixture,
   g_assert_nonnull (strstr (error->message, "Connection refused"));
   g_clear_error (&error);
 
-  /* Cancelled before it starts. */
+  /* Cancelled before it starts: not even a live daemon is connected to. */
+  g_unlink (fixture->path);
+  g_clear_object (&server);
+  server = start_server (fixture->path);
   g_cancellable_cancel (cancellable);
   client = rabc_client_new_sync (fixture->path, cancellable, &error);
   g_assert_null (client);
-  g_assert_nonnull (error);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&error);
+  {
+    g_autoptr(GAsyncResult) result = NULL;
+
+    rabc_client_new_async (fixture->path, cancellable, rabc_test_store_result, &result);
+    rabc_test_wait_for ((gboolean *) &result, 5000);
+    g_assert_null (rabc_client_new_finish (result, &error));
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  }
+}
+
+static void
+on_init_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GError **error = user_data;
+
+  g_assert_false (g_async_initable_init_finish (G_ASYNC_INITABLE (source), result, error));
+}
+
+static void
+test_init_twice (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  g_autoptr(RabcClient) failed = g_object_new (RABC_TYPE_CLIENT, "socket-path", "/nonexistent/rabc.sock", NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  GError *async_error = NULL;
+
+  /* A second init reports the outcome of the first, sync or async. */
+  rabc_client_close (client);
+  g_assert_true (g_initable_init (G_INITABLE (client), NULL, &error));
+  g_async_initable_init_async (G_ASYNC_INITABLE (client), G_PRIORITY_DEFAULT, NULL,
+                               rabc_test_store_result, &result);
+  rabc_test_wait_for ((gboolean *) &result, 5000);
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (client), result, &error));
+  g_assert_no_error (error);
+
+  g_assert_false (g_initable_init (G_INITABLE (failed), NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_clear_error (&error);
+  g_async_initable_init_async (G_ASYNC_INITABLE (failed), G_PRIORITY_DEFAULT, NULL,
+                               on_init_done, &async_error);
+  while (async_error == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_error (async_error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_error_free (async_error);
 }
 
 static void
@@ -1421,6 +1475,7 @@ main (int   argc,
   ADD ("/rabc/client/send-async", test_send_async);
   ADD ("/rabc/client/new-async-fails", test_new_async_fails);
   ADD ("/rabc/client/connect-errors", test_connect_errors);
+  ADD ("/rabc/client/init-twice", test_init_twice);
   ADD ("/rabc/client/default-properties", test_default_properties);
   ADD ("/rabc/client/automatic-pings", test_automatic_pings);
   ADD ("/rabc/client/fifo-with-pings", test_fifo_with_pings);
