@@ -1,0 +1,282 @@
+# test_server.py: Rabc.Server in the test process, with Rabc.Client and
+# rabcc as its clients
+#
+# The server serves on the default main context, so everything here runs on
+# a GLib.MainLoop and the clients use the asynchronous calls (a send_sync
+# would block the very loop the server needs).
+#
+# SPDX-License-Identifier: MIT
+
+import os
+import socket
+import stat
+import subprocess
+
+import pytest
+from gi.repository import GLib, Rabc
+
+from conftest import assert_rabc_error, encode_frame, required_env
+
+
+@pytest.fixture
+def server_path(sock_dir):
+    return str(sock_dir / 'server.sock')
+
+
+@pytest.fixture
+def server(server_path):
+    server = Rabc.Server.new(server_path)
+    server.start()
+    yield server
+    server.stop()
+    assert not os.path.exists(server_path)
+
+
+def new_client(loop, path, **properties):
+    """Connects a client without blocking the loop the server runs on."""
+    client = Rabc.Client(socket_path=path, **properties)
+    results = []
+    client.init_async(GLib.PRIORITY_DEFAULT, None,
+                      lambda client, result: results.append(client.init_finish(result)))
+    loop.run_until(lambda: results)
+    assert results == [True]
+    return client
+
+
+def send(loop, client, message):
+    """Sends @message with send_async; returns the reply or the GLib.Error."""
+    results = []
+
+    def on_reply(client, result):
+        try:
+            results.append(client.send_finish(result))
+        except GLib.Error as error:
+            results.append(error)
+
+    client.send_async(message, None, on_reply)
+    loop.run_until(lambda: results)
+    return results[0]
+
+
+def test_start_listens_and_stop_removes_the_socket(server_path):
+    server = Rabc.Server.new(server_path)
+    notified = []
+    server.connect('notify::listening', lambda server, pspec: notified.append(server.props.listening))
+
+    assert server.props.socket_path == server_path
+    assert server.props.reply == 'pong'
+    assert server.props.max_message_size == Rabc.DEFAULT_MAX_MESSAGE_SIZE
+    assert server.props.listening is False
+    assert server.props.n_clients == 0
+
+    assert server.start() is True
+    assert server.props.listening is True
+    assert stat.S_ISSOCK(os.lstat(server_path).st_mode)
+
+    server.stop()
+    assert server.props.listening is False
+    assert not os.path.exists(server_path)
+    assert notified == [True, False]
+
+    # Stopping a stopped server does nothing.
+    server.stop()
+    assert notified == [True, False]
+
+
+def test_client_round_trip(server, loop):
+    connected = []
+    disconnected = []
+    received = []
+    n_clients = []
+    server.connect('client-connected', lambda server: connected.append(server.props.n_clients))
+    server.connect('client-disconnected', lambda server: disconnected.append(server.props.n_clients))
+    server.connect('message-received', lambda server, message: received.append(message))
+    server.connect('notify::n-clients', lambda server, pspec: n_clients.append(server.props.n_clients))
+
+    client = new_client(loop, server.props.socket_path, ping_interval=0)
+    assert send(loop, client, 'hello \u2713') == 'pong'
+
+    assert connected == [1]
+    assert received == ['hello \u2713']
+    assert server.props.n_clients == 1
+
+    client.close()
+    loop.run_until(lambda: disconnected)
+    assert disconnected == [0]
+    assert server.props.n_clients == 0
+    assert n_clients == [1, 0]
+
+
+def test_custom_reply(server, loop):
+    server.props.reply = 'custom reply \u2713'
+    client = new_client(loop, server.props.socket_path, ping_interval=0)
+
+    assert send(loop, client, 'ping') == 'custom reply \u2713'
+    assert send(loop, client, '') == 'custom reply \u2713'
+    client.close()
+
+
+def test_automatic_pings_reach_the_server(server, loop):
+    received = []
+    replies = []
+    server.props.reply = 'I am here'
+    server.connect('message-received', lambda server, message: received.append(message))
+
+    client = new_client(loop, server.props.socket_path,
+                        ping_interval=30, ping_message='are you there?')
+    client.connect('reply', lambda client, reply: replies.append(reply))
+    loop.run_until(lambda: len(replies) >= 3)
+    client.close()
+
+    assert replies[:3] == ['I am here'] * 3
+    assert received[:3] == ['are you there?'] * 3
+
+
+def test_many_clients(server, loop):
+    clients = [new_client(loop, server.props.socket_path, ping_interval=0) for _ in range(5)]
+    loop.run_until(lambda: server.props.n_clients == 5)
+
+    for client in clients:
+        assert send(loop, client, 'ping') == 'pong'
+
+    for client in clients[:2]:
+        client.close()
+    loop.run_until(lambda: server.props.n_clients == 3)
+    for client in clients[2:]:
+        client.close()
+    loop.run_until(lambda: server.props.n_clients == 0)
+
+
+def test_stop_disconnects_clients(server_path, loop):
+    server = Rabc.Server.new(server_path)
+    server.start()
+    disconnected = []
+    server.connect('client-disconnected', lambda server: disconnected.append(True))
+    client = new_client(loop, server_path, ping_interval=0)
+    closed = []
+    client.connect('closed', lambda client, error: closed.append(error))
+    loop.run_until(lambda: server.props.n_clients == 1)
+
+    server.stop()
+    assert server.props.n_clients == 0
+    assert disconnected == [True]
+    assert not os.path.exists(server_path)
+
+    loop.run_until(lambda: closed)
+    assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
+    assert client.props.connected is False
+
+
+def test_stop_from_a_signal_handler(server_path, loop):
+    server = Rabc.Server.new(server_path)
+    server.start()
+    server.connect('message-received', lambda server, message: server.stop())
+    client = new_client(loop, server_path, ping_interval=0)
+
+    error = send(loop, client, 'stop, please')
+
+    assert isinstance(error, GLib.Error), error
+    assert_rabc_error(error, Rabc.Error.IPC_CONNECTION)
+    assert server.props.listening is False
+    assert not os.path.exists(server_path)
+
+
+def test_start_twice(server):
+    with pytest.raises(GLib.Error) as excinfo:
+        server.start()
+    assert_rabc_error(excinfo.value, Rabc.Error.INVALID_ARGUMENT)
+    assert server.props.listening is True
+
+
+def test_restart_after_stop(server_path, loop):
+    server = Rabc.Server.new(server_path)
+    server.start()
+    server.stop()
+    server.start()
+
+    client = new_client(loop, server_path, ping_interval=0)
+    assert send(loop, client, 'ping') == 'pong'
+    client.close()
+    server.stop()
+
+
+def test_start_replaces_a_stale_socket(server_path, loop):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as stale:
+        stale.bind(server_path)
+    server = Rabc.Server.new(server_path)
+
+    assert server.start() is True
+    client = new_client(loop, server_path, ping_interval=0)
+    assert send(loop, client, 'ping') == 'pong'
+    client.close()
+    server.stop()
+
+
+def test_reply_must_be_shorter_than_the_maximum(server_path):
+    server = Rabc.Server.new(server_path)
+    server.props.max_message_size = 4
+
+    with pytest.raises(GLib.Error) as excinfo:
+        server.start()
+    assert_rabc_error(excinfo.value, Rabc.Error.INVALID_ARGUMENT)
+    assert not os.path.exists(server_path)
+
+    server.props.max_message_size = 5
+    assert server.start() is True
+    server.stop()
+
+
+def test_a_client_over_the_limit_is_disconnected_and_others_are_served(server_path, loop):
+    server = Rabc.Server.new(server_path)
+    server.props.max_message_size = 16
+    server.start()
+    polite = new_client(loop, server_path, ping_interval=0)
+    rude = new_client(loop, server_path, ping_interval=0)
+    closed = []
+    rude.connect('closed', lambda client, error: closed.append(error))
+
+    # The client's own limit is larger: the server is the one to refuse.
+    error = send(loop, rude, 'x' * 16)
+
+    assert isinstance(error, GLib.Error), error
+    assert_rabc_error(error, Rabc.Error.IPC_CONNECTION)
+    loop.run_until(lambda: closed)
+    assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
+    assert send(loop, polite, 'x' * 15) == 'pong'
+    assert server.props.n_clients == 1
+    polite.close()
+    server.stop()
+
+
+def test_a_client_sending_bad_utf8_is_disconnected_and_others_are_served(server, loop):
+    polite = new_client(loop, server.props.socket_path, ping_interval=0)
+    received = []
+    server.connect('message-received', lambda server, message: received.append(message))
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as rude:
+        rude.connect(server.props.socket_path)
+        loop.run_until(lambda: server.props.n_clients == 2)
+        rude.sendall(encode_frame(b'\xff\xfe'))
+        loop.run_until(lambda: server.props.n_clients == 1)
+        rude.settimeout(1.0)
+        assert rude.recv(64) == b'', 'the server answered a message that is not UTF-8'
+
+    assert received == []
+    assert send(loop, polite, 'ping') == 'pong'
+    polite.close()
+
+
+def test_rabcc_talks_to_a_python_server(server, loop):
+    server.props.reply = 'hello from Python'
+    rabcc = subprocess.Popen([required_env('RABCC'), '--socket', server.props.socket_path,
+                              '--count', '2', '--interval', '20'],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        loop.run_until(lambda: rabcc.poll() is not None)
+    finally:
+        if rabcc.poll() is None:
+            rabcc.kill()
+    stdout, stderr = rabcc.communicate()
+
+    assert rabcc.returncode == 0, stderr
+    assert stdout == 'hello from Python\n' * 2
