@@ -24,7 +24,11 @@ dest="$work/dest"
 root="$dest$prefix"
 meson install -C "$build" --no-rebuild --quiet --destdir "$dest"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+fail() {
+  echo "FAIL: $*" >&2
+  [ ! -f "$work/activate.log" ] || sed 's/^/systemd-socket-activate: /' "$work/activate.log" >&2
+  exit 1
+}
 exists() { [ -e "$1" ] || [ -L "$1" ] || fail "missing $1"; echo "ok: ${1#"$dest"}"; }
 
 lib="$root/$libdir"
@@ -53,9 +57,10 @@ fi
 others=$(nm -D --defined-only "$lib/librabc-1.so.0.0.0" | awk '{print $3}' | grep -v '^rabc_' || true)
 [ -z "$others" ] || fail "exported symbols outside rabc_*: $others"
 
-# The C example, built against the installed tree with pkg-config alone.
+# The C example, built against the installed tree with pkg-config alone:
+# rabc-1.pc is relocatable, so it finds its headers and library in DESTDIR.
 export PKG_CONFIG_PATH="$lib/pkgconfig"
-export PKG_CONFIG_SYSROOT_DIR="$dest"
+
 cc "$source/examples/c/rabc-ping.c" $(pkg-config --cflags --libs rabc-1) -o "$work/rabc-ping"
 echo "ok: examples/c built with pkg-config --cflags --libs rabc-1"
 
@@ -69,7 +74,8 @@ socket="$work/rabc.sock"
 exec_start=$(sed -n 's/^ExecStart=//p' "$root/lib/systemd/system/rabcd.service")
 [ "$exec_start" = "$prefix/sbin/rabcd" ] || fail "unexpected ExecStart=$exec_start"
 grep -qx 'ListenStream=/tmp/librabc' "$root/lib/systemd/system/rabcd.socket" || fail "unexpected ListenStream"
-systemd-socket-activate --listen "$socket" "$dest$exec_start" 2>"$work/activate.log" &
+# It passes on only the environment it is told to.
+systemd-socket-activate --listen "$socket" -E LD_LIBRARY_PATH "$dest$exec_start" 2>"$work/activate.log" &
 daemon=$!
 i=0
 while [ ! -S "$socket" ]; do
