@@ -313,19 +313,19 @@ on_failed (RabcConnection *conn,
 }
 
 static void
-on_want_write (RabcConnection *conn,
-               gboolean        want,
-               gpointer        user_data)
+on_watch (RabcConnection *conn,
+          GIOCondition    events,
+          gpointer        user_data)
 {
   RabcClient *self = user_data;
 
-  rabc_fd_source_set_events (self->io_source, want ? G_IO_IN | G_IO_OUT : G_IO_IN);
+  rabc_fd_source_set_events (self->io_source, events);
 }
 
 static const RabcConnectionFuncs connection_funcs = {
   .message = on_message,
   .failed = on_failed,
-  .want_write = on_want_write,
+  .watch = on_watch,
 };
 
 static gboolean

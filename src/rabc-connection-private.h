@@ -24,9 +24,10 @@ typedef struct {
   void     (*failed)     (RabcConnection *conn,
                           const GError   *error,
                           gpointer        user_data);
-  /* Output is queued (TRUE) or drained (FALSE): watch for G_IO_OUT or not. */
-  void     (*want_write) (RabcConnection *conn,
-                          gboolean        want,
+  /* The conditions to watch the socket for changed: G_IO_IN until the
+   * peer has finished sending, G_IO_OUT while output is queued. */
+  void     (*watch)      (RabcConnection *conn,
+                          GIOCondition    events,
                           gpointer        user_data);
 } RabcConnectionFuncs;
 

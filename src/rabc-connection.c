@@ -28,7 +28,9 @@ struct _RabcConnection {
   int                        fd;
   guint                      ref_count;
   gboolean                   closed;
-  gboolean                   want_write;
+  /* The peer finished sending; what is owed to it is still being written. */
+  gboolean                   read_closed;
+  GIOCondition               watched;
   RabcFrameDecoder           decoder;
   GByteArray                *out;
   gsize                      out_pos;
@@ -46,6 +48,7 @@ rabc_connection_new (int                        fd,
 
   conn->fd = fd;
   conn->ref_count = 1;
+  conn->watched = G_IO_IN;
   conn->funcs = funcs;
   conn->user_data = user_data;
   rabc_frame_decoder_init (&conn->decoder, max_message_size);
@@ -150,14 +153,23 @@ peer_closed_error (RabcConnection *conn)
 }
 
 static void
-set_want_write (RabcConnection *conn,
-                gboolean        want)
+update_watch (RabcConnection *conn)
 {
-  if (conn->want_write == want || conn->closed)
+  GIOCondition events = 0;
+
+  if (conn->closed)
     return;
 
-  conn->want_write = want;
-  conn->funcs->want_write (conn, want, conn->user_data);
+  if (!conn->read_closed)
+    events |= G_IO_IN;
+  if (rabc_connection_get_queued (conn) > 0)
+    events |= G_IO_OUT;
+
+  if (events != conn->watched)
+    {
+      conn->watched = events;
+      conn->funcs->watch (conn, events, conn->user_data);
+    }
 }
 
 gboolean
@@ -223,7 +235,7 @@ rabc_connection_flush (RabcConnection *conn)
             continue;
           if (errsv == EAGAIN || errsv == EWOULDBLOCK)
             {
-              set_want_write (conn, TRUE);
+              update_watch (conn);
               return TRUE;
             }
 
@@ -248,7 +260,15 @@ rabc_connection_flush (RabcConnection *conn)
         g_byte_array_set_size (conn->out, 0);
     }
   conn->out_pos = 0;
-  set_want_write (conn, FALSE);
+
+  /* Everything owed to a peer that finished sending is written. */
+  if (conn->read_closed)
+    {
+      connection_fail (conn, peer_closed_error (conn));
+      return FALSE;
+    }
+
+  update_watch (conn);
   return TRUE;
 }
 
@@ -294,12 +314,24 @@ read_available (RabcConnection *conn)
 
   if (n == 0)
     {
-      connection_fail (conn, peer_closed_error (conn));
+      /* A peer that shut down only its sending side still gets what it is
+       * owed: stop reading, and close once the output is written. */
+      if (rabc_frame_decoder_is_idle (&conn->decoder) && rabc_connection_get_queued (conn) > 0)
+        {
+          conn->read_closed = TRUE;
+          update_watch (conn);
+        }
+      else
+        connection_fail (conn, peer_closed_error (conn));
       return;
     }
 
   if (!rabc_frame_decoder_feed (&conn->decoder, buffer, n, on_frame, conn, &error))
-    connection_fail (conn, error);
+    {
+      /* Replies to the messages before the bad one are owed all the same. */
+      rabc_connection_flush (conn);
+      connection_fail (conn, error);
+    }
 }
 
 /*
@@ -317,7 +349,7 @@ rabc_connection_handle_io (RabcConnection *conn,
 
   rabc_connection_ref (conn);
 
-  if (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+  if (!conn->read_closed && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
     read_available (conn);
 
   if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
@@ -358,7 +390,8 @@ rabc_connection_iterate_sync (RabcConnection  *conn,
     }
 
   fds[0].fd = conn->fd;
-  fds[0].events = POLLIN | (rabc_connection_get_queued (conn) > 0 ? POLLOUT : 0);
+  fds[0].events = ((conn->watched & G_IO_IN) ? POLLIN : 0) |
+                  ((conn->watched & G_IO_OUT) ? POLLOUT : 0);
   fds[0].revents = 0;
   if (g_cancellable_make_pollfd (cancellable, (GPollFD *) &fds[1]))
     n_fds = 2;

@@ -178,13 +178,13 @@ on_failed (RabcConnection *conn,
 }
 
 static void
-on_want_write (RabcConnection *conn,
-               gboolean        want,
-               gpointer        user_data)
+on_watch (RabcConnection *conn,
+          GIOCondition    events,
+          gpointer        user_data)
 {
   RabcServer *self = user_data;
   struct epoll_event event = {
-    .events = EPOLLIN | (want ? EPOLLOUT : 0),
+    .events = ((events & G_IO_IN) ? EPOLLIN : 0) | ((events & G_IO_OUT) ? EPOLLOUT : 0),
     .data.ptr = conn,
   };
 
@@ -194,7 +194,7 @@ on_want_write (RabcConnection *conn,
 static const RabcConnectionFuncs connection_funcs = {
   .message = on_message,
   .failed = on_failed,
-  .want_write = on_want_write,
+  .watch = on_watch,
 };
 
 static void
