@@ -8,9 +8,9 @@ sh build-aux/install-deps.sh
 
 build=_build
 if [ -d "$build" ]; then
-  meson setup --reconfigure "$build"
+  meson setup --reconfigure -Ddocs=true "$build"
 else
-  meson setup "$build"
+  meson setup -Ddocs=true "$build"
 fi
 meson compile -C "$build"
 

@@ -532,7 +532,7 @@ test_rabcd_allow_uid (Fixture       *fixture,
   g_autofree char *own_uid = g_strdup_printf ("%u", (guint) getuid ());
   const char *refusing[] = { tool ("RABCD"), "--socket", fixture->path, "--allow-uid", other_uid, NULL };
   const char *allowing[] = { tool ("RABCD"), "--socket", fixture->path, "--allow-uid", other_uid,
-                             "--allow-uid", own_uid, NULL };
+                             "--allow-uid", own_uid, "--verbose", NULL };
   const char *client_argv[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20",
                                 "--count", "1", NULL };
   g_autoptr(GSubprocess) daemon = spawn (refusing);
@@ -554,9 +554,24 @@ test_rabcd_allow_uid (Fixture       *fixture,
 
   daemon = spawn (allowing);
   wait_for_daemon (fixture->path);
-  g_assert_cmpint (run (client_argv, &out, &err), ==, 0);
-  g_assert_cmpstr (out, ==, "pong\n");
-  stop_daemon (daemon, SIGTERM);
+  {
+    g_autoptr(GSubprocess) client = spawn (client_argv);
+    g_autofree char *peer = g_strdup_printf ("client connected: pid %s, uid %u;",
+                                             g_subprocess_get_identifier (client),
+                                             (guint) getuid ());
+
+    g_assert_cmpint (finish (client, &out, &err), ==, 0);
+    g_assert_cmpstr (out, ==, "pong\n");
+
+    /* --verbose logs who connected, from SO_PEERCRED. */
+    g_clear_pointer (&daemon_out, g_free);
+    g_clear_pointer (&daemon_err, g_free);
+    g_subprocess_send_signal (daemon, SIGTERM);
+    g_assert_cmpint (finish (daemon, &daemon_out, &daemon_err), ==, 0);
+    /* GLib writes debug messages to stdout. */
+    if (strstr (daemon_out, peer) == NULL)
+      g_error ("expected \"%s\" in the log:\n%s", peer, daemon_out);
+  }
 }
 
 static void
