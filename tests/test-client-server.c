@@ -163,7 +163,6 @@ test_default_socket_path (void)
 {
   g_autofree char *saved = g_strdup (g_getenv ("RABC_SOCKET_PATH"));
   g_autoptr(RabcServer) server = NULL;
-  g_autoptr(RabcClient) client = NULL;
 
   g_setenv ("RABC_SOCKET_PATH", "/run/somewhere/rabc", TRUE);
   g_assert_cmpstr (rabc_get_default_socket_path (), ==, "/run/somewhere/rabc");
@@ -344,7 +343,7 @@ static void
 test_init_twice (Fixture       *fixture,
                  gconstpointer  data)
 {
-  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcServer) server G_GNUC_UNUSED = start_server (fixture->path);
   g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
   g_autoptr(RabcClient) failed = g_object_new (RABC_TYPE_CLIENT, "socket-path", "/nonexistent/rabc.sock", NULL);
   g_autoptr(GAsyncResult) result = NULL;
@@ -375,7 +374,7 @@ static void
 test_automatic_pings (Fixture       *fixture,
                       gconstpointer  data)
 {
-  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcServer) server G_GNUC_UNUSED = start_server (fixture->path);
   g_autoptr(RabcClient) client = connect_client (fixture->path, 20);
   ClientEvents events = { 0 };
 
