@@ -55,6 +55,23 @@ rabc_test_remove_tmpdir (const char *dir)
   remove_tree (file);
 }
 
+void
+rabc_test_fixture_setup (RabcTestFixture *fixture,
+                         gconstpointer    data)
+{
+  fixture->dir = rabc_test_make_tmpdir ();
+  fixture->path = g_build_filename (fixture->dir, "rabc.sock", NULL);
+}
+
+void
+rabc_test_fixture_teardown (RabcTestFixture *fixture,
+                            gconstpointer    data)
+{
+  rabc_test_remove_tmpdir (fixture->dir);
+  g_free (fixture->dir);
+  g_free (fixture->path);
+}
+
 static gboolean
 on_timeout (gpointer user_data)
 {
@@ -229,6 +246,13 @@ rabc_test_peer_free (RabcTestPeer *self)
   unlink (self->socket_path);
   g_free (self->socket_path);
   g_free (self);
+}
+
+void
+rabc_test_silent_peer (int      fd,
+                       gpointer user_data)
+{
+  rabc_test_read_until_eof (fd, 30000);
 }
 
 int

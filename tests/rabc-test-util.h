@@ -12,6 +12,17 @@ G_BEGIN_DECLS
 char      *rabc_test_make_tmpdir        (void);
 void       rabc_test_remove_tmpdir      (const char   *dir);
 
+/* A temporary directory and a socket path in it, for g_test_add(). */
+typedef struct {
+  char *dir;
+  char *path;
+} RabcTestFixture;
+
+void       rabc_test_fixture_setup      (RabcTestFixture *fixture,
+                                         gconstpointer    data);
+void       rabc_test_fixture_teardown   (RabcTestFixture *fixture,
+                                         gconstpointer    data);
+
 /* Iterates the thread-default context until *flag is TRUE; fails the test
  * after @timeout_ms. */
 void       rabc_test_wait_for           (const gboolean *flag,
@@ -38,6 +49,9 @@ RabcTestPeer *rabc_test_peer_new       (const char       *socket_path,
                                         RabcTestPeerFunc  func,
                                         gpointer          user_data);
 void          rabc_test_peer_free      (RabcTestPeer     *peer);
+/* A peer that reads and never answers, until the client hangs up. */
+void          rabc_test_silent_peer    (int               fd,
+                                        gpointer          user_data);
 
 /* Blocking frame helpers for raw peers. */
 int        rabc_test_connect_raw        (const char    *socket_path);

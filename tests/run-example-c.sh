@@ -1,27 +1,17 @@
 #!/bin/sh
 # Runs examples/c/rabc-ping against rabcd on a temporary socket and checks
-# that it prints three replies and exits 0.
+# that it prints three replies and exits 0, and fails with one line without
+# a daemon.
 set -eu
-rabcd=$1
+. "$(dirname "$0")/rabcd-fixture.sh"
 example=$2
-dir=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+start_rabcd "$1"
 
-"$rabcd" --socket "$dir/rabc.sock" &
-pid=$!
-i=0
-while [ ! -S "$dir/rabc.sock" ]; do
-  i=$((i + 1))
-  [ "$i" -lt 500 ] || { echo "rabcd did not start" >&2; exit 1; }
-  sleep 0.01
-done
-
-out=$("$example" "$dir/rabc.sock" 3)
+out=$("$example" "$socket" 3)
 printf '%s\n' "$out"
 [ "$(printf '%s\n' "$out" | grep -c '^pong (')" -eq 3 ]
-printf '%s\n' "$out" | head -n 1 | grep -qx "connected to $dir/rabc.sock"
+printf '%s\n' "$out" | head -n 1 | grep -qx "connected to $socket"
 
-# Without a daemon it fails with one line.
 if "$example" "$dir/none.sock" 3 2>"$dir/err"; then
   echo "expected a failure without a daemon" >&2
   exit 1
@@ -29,5 +19,4 @@ fi
 grep -q "cannot connect to $dir/none.sock" "$dir/err"
 [ "$(wc -l < "$dir/err")" -eq 1 ]
 
-kill -TERM "$pid"
-wait "$pid"
+stop_rabcd

@@ -2,21 +2,11 @@
 # Runs examples/vala/rabc-ping.vala, built against the generated rabc-1.vapi,
 # against rabcd on a temporary socket: three async replies and one sync.
 set -eu
-rabcd=$1
+. "$(dirname "$0")/rabcd-fixture.sh"
 example=$2
-dir=$(mktemp -d)
-trap 'kill "$pid" 2>/dev/null || true; rm -rf "$dir"' EXIT
+start_rabcd "$1"
 
-"$rabcd" --socket "$dir/rabc.sock" &
-pid=$!
-i=0
-while [ ! -S "$dir/rabc.sock" ]; do
-  i=$((i + 1))
-  [ "$i" -lt 500 ] || { echo "rabcd did not start" >&2; exit 1; }
-  sleep 0.01
-done
-
-out=$("$example" "$dir/rabc.sock" 3)
+out=$("$example" "$socket" 3)
 [ "$out" = "pong
 pong
 pong
@@ -28,5 +18,4 @@ if "$example" "$dir/none.sock" 1 2>"$dir/err"; then
 fi
 grep -q "cannot connect to $dir/none.sock" "$dir/err"
 
-kill -TERM "$pid"
-wait "$pid"
+stop_rabcd

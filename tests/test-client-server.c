@@ -14,27 +14,7 @@
 
 #include "rabc-test-util.h"
 
-typedef struct {
-  char *dir;
-  char *path;
-} Fixture;
-
-static void
-fixture_setup (Fixture       *fixture,
-               gconstpointer  data)
-{
-  fixture->dir = rabc_test_make_tmpdir ();
-  fixture->path = g_build_filename (fixture->dir, "rabc.sock", NULL);
-}
-
-static void
-fixture_teardown (Fixture       *fixture,
-                  gconstpointer  data)
-{
-  rabc_test_remove_tmpdir (fixture->dir);
-  g_free (fixture->dir);
-  g_free (fixture->path);
-}
+typedef RabcTestFixture Fixture;
 
 static void make_stale_socket (const char *path);
 
@@ -723,19 +703,11 @@ test_message_too_large (Fixture       *fixture,
   rabc_test_server_thread_free (thread);
 }
 
-/* A peer that reads and never answers, until the client hangs up. */
-static void
-silent_peer (int      fd,
-             gpointer user_data)
-{
-  rabc_test_read_until_eof (fd, 30000);
-}
-
 static void
 test_close_with_pending (Fixture       *fixture,
                          gconstpointer  data)
 {
-  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, silent_peer, NULL);
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, rabc_test_silent_peer, NULL);
   g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
   ClientEvents events = { 0 };
   Request requests[3] = { { 0 } };
@@ -825,7 +797,7 @@ static void
 test_timeout (Fixture       *fixture,
               gconstpointer  data)
 {
-  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, silent_peer, NULL);
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, rabc_test_silent_peer, NULL);
   g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
   ClientEvents events = { 0 };
   g_autoptr(GError) error = NULL;
@@ -1465,7 +1437,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
 #define ADD(path, func) \
-  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  g_test_add (path, Fixture, NULL, rabc_test_fixture_setup, func, rabc_test_fixture_teardown)
 
   g_test_add_func ("/rabc/version", test_version);
   g_test_add_func ("/rabc/default-socket-path", test_default_socket_path);

@@ -13,27 +13,7 @@
 
 #include "rabc-test-util.h"
 
-typedef struct {
-  char *dir;
-  char *path;
-} Fixture;
-
-static void
-fixture_setup (Fixture       *fixture,
-               gconstpointer  data)
-{
-  fixture->dir = rabc_test_make_tmpdir ();
-  fixture->path = g_build_filename (fixture->dir, "rabc.sock", NULL);
-}
-
-static void
-fixture_teardown (Fixture       *fixture,
-                  gconstpointer  data)
-{
-  rabc_test_remove_tmpdir (fixture->dir);
-  g_free (fixture->dir);
-  g_free (fixture->path);
-}
+typedef RabcTestFixture Fixture;
 
 static const char *
 tool (const char *name)
@@ -259,17 +239,10 @@ test_rabcc_no_daemon (Fixture       *fixture,
 }
 
 static void
-silent_peer (int      fd,
-             gpointer user_data)
-{
-  rabc_test_read_until_eof (fd, 20000);
-}
-
-static void
 test_rabcc_reply_missing (Fixture       *fixture,
                           gconstpointer  data)
 {
-  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, silent_peer, NULL);
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, rabc_test_silent_peer, NULL);
   const char *argv[] = { tool ("RABCC"), "--socket", fixture->path,
                          "--interval", "50", "--timeout", "200", NULL };
   g_autofree char *out = NULL;
@@ -645,7 +618,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
 #define ADD(path, func) \
-  g_test_add (path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  g_test_add (path, Fixture, NULL, rabc_test_fixture_setup, func, rabc_test_fixture_teardown)
 
   g_test_add_func ("/rabc/tools/versions", test_versions);
   ADD ("/rabc/tools/end-to-end", test_end_to_end);
