@@ -280,3 +280,87 @@ def test_rabcc_talks_to_a_python_server(server, loop):
 
     assert rabcc.returncode == 0, stderr
     assert stdout == 'hello from Python\n' * 2
+
+
+def test_socket_mode_from_python(loop, server_path):
+    server = Rabc.Server(socket_path=server_path, socket_mode=0o640)
+    assert server.props.socket_mode == 0o640
+    server.start()
+    try:
+        assert stat.S_IMODE(os.lstat(server_path).st_mode) == 0o640
+        assert Rabc.Server.new(server_path + '2').props.socket_mode == 0o600
+    finally:
+        server.stop()
+
+
+def test_allowed_uids_from_python(loop, server_path):
+    server = Rabc.Server.new(server_path)
+    server.add_allowed_uid(os.getuid() + 1)
+    server.start()
+    try:
+        # The server hangs up on this process's user as soon as it accepts.
+        client = new_client(loop, server_path, ping_interval=0)
+        closed = []
+        client.connect('closed', lambda c, error: closed.append(error))
+        client.send_async('ping', None, None)
+        loop.run_until(lambda: not client.props.connected)
+        if closed:
+            assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
+        assert server.props.n_clients == 0
+
+        server.add_allowed_uid(os.getuid())
+        client = new_client(loop, server_path, ping_interval=0)
+        assert send(loop, client, 'ping') == 'pong'
+    finally:
+        server.stop()
+
+
+def test_start_with_socket_fd_from_python(loop, server_path):
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(server_path)
+    listener.listen()
+    inode = os.lstat(server_path).st_ino
+
+    server = Rabc.Server.new(None)
+    with pytest.raises(GLib.Error) as raised:
+        with open(os.devnull) as not_a_socket:
+            server.start_with_socket_fd(not_a_socket.fileno())
+    assert_rabc_error(raised.value, Rabc.Error.INVALID_ARGUMENT)
+
+    # The server takes the descriptor: Python lets go of it.
+    server.start_with_socket_fd(listener.detach())
+    assert server.props.socket_path == server_path
+    client = new_client(loop, server_path, ping_interval=0)
+    assert send(loop, client, 'ping') == 'pong'
+    server.stop()
+    # The socket file belongs to whoever made it.
+    assert os.lstat(server_path).st_ino == inode
+    os.unlink(server_path)
+
+
+def test_auto_reconnect_from_python(loop, server_path):
+    server = Rabc.Server.new(server_path)
+    server.start()
+    client = new_client(loop, server_path, ping_interval=20, auto_reconnect=True)
+    assert client.props.auto_reconnect
+    transitions = []
+    client.connect('notify::connected', lambda c, _: transitions.append(c.props.connected))
+    closed = []
+    client.connect('closed', lambda c, error: closed.append(error))
+    replies = []
+    client.connect('reply', lambda c, reply: replies.append(reply))
+
+    loop.run_until(lambda: len(replies) >= 1)
+    server.stop()
+    loop.run_until(lambda: closed)
+    assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
+
+    server = Rabc.Server.new(server_path)
+    server.start()
+    loop.run_until(lambda: client.props.connected)
+    count = len(replies)
+    loop.run_until(lambda: len(replies) >= count + 2)
+    assert transitions == [False, True]
+
+    client.close()
+    server.stop()
