@@ -56,6 +56,10 @@ typedef struct {
   gint64       deadline;
   GTask       *task;
   SyncWait    *wait;
+  /* Once answered: the answer, waiting in RabcClient.answered. */
+  GList        link;
+  char        *reply;
+  GError      *error;
 } Pending;
 
 typedef struct {
@@ -86,6 +90,10 @@ struct _RabcClient {
   GSource        *ping_source;
   GSource        *deadline_source;
   GQueue          pending;
+  /* Answered requests, handed out once the read that answered them is
+   * over: user code never runs in the middle of decoding, where a nested
+   * synchronous call would read past frames not yet decoded. */
+  GQueue          answered;
 };
 
 static void rabc_client_initable_iface_init       (GInitableIface      *iface);
@@ -145,6 +153,8 @@ static void
 pending_free (Pending *pending)
 {
   g_assert (pending->task == NULL);
+  g_free (pending->reply);
+  g_clear_error (&pending->error);
   g_free (pending);
 }
 
@@ -209,6 +219,27 @@ pending_complete (RabcClient *self,
   g_clear_error (&error);
 }
 
+/* Hands out the answers read so far, oldest first; nested calls go on
+ * with the same queue. */
+static void
+hand_out_answers (RabcClient *self,
+                  gboolean    emit)
+{
+  GList *link;
+
+  while ((link = g_queue_pop_head_link (&self->answered)) != NULL)
+    {
+      Pending *pending = link->data;
+
+      if (!emit && pending->kind == PENDING_PING)
+        pending->kind = PENDING_ABANDONED;
+      pending_complete (self, pending,
+                        g_steal_pointer (&pending->reply),
+                        g_steal_pointer (&pending->error));
+      pending_free (pending);
+    }
+}
+
 static void
 set_connection (RabcClient     *self,
                 RabcConnection *conn);
@@ -231,6 +262,9 @@ client_disconnect (RabcClient   *self,
   g_object_ref (self);
 
   set_connection (self, NULL);
+
+  /* What was answered before the end is handed out as answered. */
+  hand_out_answers (self, emit);
 
   if (error != NULL)
     {
@@ -289,14 +323,14 @@ on_message (RabcConnection *conn,
     }
 
   if (memchr (text, '\0', len) != NULL)
-    pending_complete (self, pending, NULL,
-                      g_error_new_literal (RABC_ERROR, RABC_ERROR_INVALID_DATA,
-                                           "the reply contains a NUL character, "
-                                           "which a C string cannot hold"));
+    pending->error = g_error_new_literal (RABC_ERROR, RABC_ERROR_INVALID_DATA,
+                                          "the reply contains a NUL character, "
+                                          "which a C string cannot hold");
   else
-    pending_complete (self, pending, g_strndup (text, len), NULL);
+    pending->reply = g_strndup (text, len);
 
-  pending_free (pending);
+  pending->link.data = pending;
+  g_queue_push_tail_link (&self->answered, &pending->link);
   return TRUE;
 }
 
@@ -335,6 +369,7 @@ on_io (GIOCondition condition,
   g_autoptr(RabcClient) self = g_object_ref (user_data);
 
   rabc_connection_handle_io (self->conn, condition);
+  hand_out_answers (self, TRUE);
   return G_SOURCE_CONTINUE;
 }
 
@@ -996,6 +1031,7 @@ static void
 rabc_client_init (RabcClient *self)
 {
   g_queue_init (&self->pending);
+  g_queue_init (&self->answered);
 }
 
 /**
@@ -1368,6 +1404,7 @@ rabc_client_send_sync (RabcClient    *self,
             g_prefix_error (&local_error, "%s: ", self->socket_path);
           pending_complete (self, pending, NULL, g_steal_pointer (&local_error));
         }
+      hand_out_answers (self, TRUE);
     }
 
   g_object_unref (self);

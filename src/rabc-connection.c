@@ -749,9 +749,17 @@ rabc_socket_accept (int      listen_fd,
     }
 }
 
+/* GLib blocks a source that cannot recurse for the length of each dispatch,
+ * which takes its descriptors out of the context and puts them back, waking
+ * the context twice per dispatch.  This source may recurse instead, and
+ * guards itself: dispatched again from a nested main loop, it stops
+ * watching until the outer dispatch is over, so that reads never reorder. */
 typedef struct {
-  GSource  source;
-  gpointer tag;
+  GSource      source;
+  gpointer     tag;
+  GIOCondition events;
+  gboolean     dispatching;
+  gboolean     blocked;
 } FdSource;
 
 static gboolean
@@ -760,12 +768,35 @@ fd_source_dispatch (GSource     *source,
                     gpointer     user_data)
 {
   FdSource *self = (FdSource *) source;
-  GIOCondition condition = g_source_query_unix_fd (source, self->tag);
+  GIOCondition condition;
+  gboolean result;
 
   if (callback == NULL)
     return G_SOURCE_REMOVE;
 
-  return ((RabcFdSourceFunc) (void (*) (void)) callback) (condition, user_data);
+  if (self->dispatching)
+    {
+      if (!self->blocked)
+        {
+          self->blocked = TRUE;
+          g_source_modify_unix_fd (source, self->tag, 0);
+        }
+      return G_SOURCE_CONTINUE;
+    }
+
+  condition = g_source_query_unix_fd (source, self->tag);
+  self->dispatching = TRUE;
+  result = ((RabcFdSourceFunc) (void (*) (void)) callback) (condition, user_data);
+  self->dispatching = FALSE;
+
+  if (self->blocked)
+    {
+      self->blocked = FALSE;
+      if (!g_source_is_destroyed (source))
+        g_source_modify_unix_fd (source, self->tag, self->events);
+    }
+
+  return result;
 }
 
 static GSourceFuncs fd_source_funcs = {
@@ -777,8 +808,11 @@ rabc_fd_source_new (int          fd,
                     GIOCondition events)
 {
   GSource *source = g_source_new (&fd_source_funcs, sizeof (FdSource));
+  FdSource *self = (FdSource *) source;
 
-  ((FdSource *) source)->tag = g_source_add_unix_fd (source, fd, events);
+  self->events = events;
+  self->tag = g_source_add_unix_fd (source, fd, events);
+  g_source_set_can_recurse (source, TRUE);
   g_source_set_static_name (source, "[rabc] socket");
   return source;
 }
@@ -787,5 +821,9 @@ void
 rabc_fd_source_set_events (GSource      *source,
                            GIOCondition  events)
 {
-  g_source_modify_unix_fd (source, ((FdSource *) source)->tag, events);
+  FdSource *self = (FdSource *) source;
+
+  self->events = events;
+  if (!self->blocked)
+    g_source_modify_unix_fd (source, self->tag, events);
 }

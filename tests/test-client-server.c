@@ -1430,6 +1430,81 @@ test_server_stop_answers_owed (Fixture       *fixture,
   close (fd);
 }
 
+typedef struct {
+  Request  request;
+  char    *nested_reply;
+} NestedRequest;
+
+/* Sends synchronously from a callback, while the read that answered the
+ * callback's own request may still hold later replies. */
+static void
+on_send_done_send_sync (GObject      *source,
+                        GAsyncResult *result,
+                        gpointer      user_data)
+{
+  NestedRequest *nested = user_data;
+  g_autoptr(GError) error = NULL;
+
+  nested->request.reply = rabc_client_send_finish (RABC_CLIENT (source), result, &nested->request.error);
+  nested->nested_reply = rabc_client_send_sync (RABC_CLIENT (source), "nested", NULL, &error);
+  g_assert_no_error (error);
+  nested->request.done = TRUE;
+}
+
+static void
+on_reply_send_sync (RabcClient *client,
+                    const char *reply,
+                    GPtrArray  *nested_replies)
+{
+  g_autoptr(GError) error = NULL;
+  char *nested = rabc_client_send_sync (client, "from-reply", NULL, &error);
+
+  g_assert_no_error (error);
+  g_ptr_array_add (nested_replies, nested);
+}
+
+static void
+test_sync_from_callbacks (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, echo_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  g_autoptr(GPtrArray) nested_replies = g_ptr_array_new_with_free_func (g_free);
+  NestedRequest first = { { 0 } };
+  Request second = { 0 };
+  Request third = { 0 };
+
+  /* Both replies arrive before the first callback runs, most likely in one
+   * read; the nested call must not take the second one. */
+  rabc_client_send_async (client, "first", NULL, on_send_done_send_sync, &first);
+  rabc_client_send_async (client, "second", NULL, on_send_done, &second);
+  rabc_client_send_async (client, "third", NULL, on_send_done, &third);
+  g_usleep (50 * 1000);
+  rabc_test_wait_for (&first.request.done, 5000);
+  rabc_test_wait_for (&second.done, 5000);
+  rabc_test_wait_for (&third.done, 5000);
+  g_assert_cmpstr (first.request.reply, ==, "first");
+  g_assert_cmpstr (first.nested_reply, ==, "nested");
+  g_assert_cmpstr (second.reply, ==, "second");
+  g_assert_cmpstr (third.reply, ==, "third");
+  request_clear (&first.request);
+  g_free (first.nested_reply);
+  request_clear (&second);
+  request_clear (&third);
+
+  /* The same from ::reply, with pings close together. */
+  g_signal_connect (client, "reply", G_CALLBACK (on_reply_send_sync), nested_replies);
+  rabc_client_set_ping_interval (client, 1);
+  while (nested_replies->len < 20)
+    g_main_context_iteration (NULL, TRUE);
+  rabc_client_set_ping_interval (client, 0);
+  for (guint i = 0; i < nested_replies->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (nested_replies, i), ==, "from-reply");
+
+  rabc_client_close (client);
+  rabc_test_peer_free (peer);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1473,6 +1548,7 @@ main (int   argc,
   ADD ("/rabc/server/start-with-socket-fd", test_server_start_with_socket_fd);
   ADD ("/rabc/server/socket-mode", test_server_socket_mode);
   ADD ("/rabc/client/auto-reconnect", test_auto_reconnect);
+  ADD ("/rabc/client/sync-from-callbacks", test_sync_from_callbacks);
   ADD ("/rabc/server/allowed-uids", test_server_allowed_uids);
   ADD ("/rabc/server/stop-answers-owed", test_server_stop_answers_owed);
 
