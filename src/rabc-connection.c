@@ -36,6 +36,8 @@ struct _RabcConnection {
   gsize                      out_pos;
   const RabcConnectionFuncs *funcs;
   gpointer                   user_data;
+  /* SO_RCVTIMEO in milliseconds, 0 for none: see iterate_sync(). */
+  gint64                     receive_timeout_ms;
 };
 
 RabcConnection *
@@ -225,7 +227,7 @@ rabc_connection_flush (RabcConnection *conn)
   while (rabc_connection_get_queued (conn) > 0)
     {
       ssize_t n = send (conn->fd, conn->out->data + conn->out_pos,
-                        conn->out->len - conn->out_pos, MSG_NOSIGNAL);
+                        conn->out->len - conn->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
 
       if (n < 0)
         {
@@ -285,15 +287,18 @@ on_frame (const char *text,
   return conn->funcs->message (conn, text, len, conn->user_data) && !conn->closed;
 }
 
+/* Reads once and decodes what came: without waiting when @flags is
+ * MSG_DONTWAIT, or waiting as the socket's mode and SO_RCVTIMEO say. */
 static void
-read_available (RabcConnection *conn)
+read_available (RabcConnection *conn,
+                int             flags)
 {
   guint8 buffer[READ_CHUNK_SIZE];
   GError *error = NULL;
   ssize_t n;
 
   do
-    n = read (conn->fd, buffer, sizeof buffer);
+    n = recv (conn->fd, buffer, sizeof buffer, flags);
   while (n < 0 && errno == EINTR);
 
   if (n < 0)
@@ -350,7 +355,7 @@ rabc_connection_handle_io (RabcConnection *conn,
   rabc_connection_ref (conn);
 
   if (!conn->read_closed && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
-    read_available (conn);
+    read_available (conn, MSG_DONTWAIT);
 
   if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
     rabc_connection_flush (conn);
@@ -362,11 +367,59 @@ rabc_connection_handle_io (RabcConnection *conn,
   rabc_connection_unref (conn);
 }
 
+static gboolean
+set_timed_out (GError **error)
+{
+  g_set_error_literal (error, RABC_ERROR, RABC_ERROR_TIMED_OUT,
+                       "timed out waiting for a reply");
+  return FALSE;
+}
+
+/* Makes a blocking recv(2) return by @deadline.  Changing SO_RCVTIMEO costs
+ * a system call, so a timeout that ends no later than the deadline, and not
+ * much sooner, is kept: a caller with the same timeout every time pays once. */
+static gboolean
+set_receive_timeout (RabcConnection  *conn,
+                     gint64           deadline,
+                     GError         **error)
+{
+  gint64 timeout_ms = 0;
+  struct timeval tv;
+
+  if (deadline >= 0)
+    {
+      gint64 remaining = deadline - g_get_monotonic_time ();
+
+      if (remaining <= 0)
+        return set_timed_out (error);
+      timeout_ms = (remaining + 999) / 1000;
+    }
+
+  if (timeout_ms == conn->receive_timeout_ms ||
+      (timeout_ms > 0 && conn->receive_timeout_ms > 0 &&
+       conn->receive_timeout_ms < timeout_ms &&
+       conn->receive_timeout_ms >= timeout_ms / 2))
+    return TRUE;
+
+  tv.tv_sec = timeout_ms / 1000;
+  tv.tv_usec = (timeout_ms % 1000) * 1000;
+  if (setsockopt (conn->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot set a receive timeout: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  conn->receive_timeout_ms = timeout_ms;
+  return TRUE;
+}
+
 /*
  * rabc_connection_iterate_sync:
  *
  * Blocks until the socket is ready, then handles it once.  Used by
- * synchronous calls, which must work without a running main loop.
+ * synchronous calls, which must work without a running main loop; the
+ * socket must be in blocking mode (rabc_socket_connect() leaves it so).
  *
  * Returns: FALSE with @error set on timeout (@deadline, monotonic time, or
  *   -1 for none) or cancellation
@@ -387,6 +440,19 @@ rabc_connection_iterate_sync (RabcConnection  *conn,
       g_set_error_literal (error, RABC_ERROR, RABC_ERROR_CLOSED,
                            "the connection is closed");
       return FALSE;
+    }
+
+  /* Only a reply to wait for: wait in recv(2) itself, a system call fewer
+   * than poll(2) first.  A timeout ends it early with EAGAIN, and the next
+   * call finds the deadline passed. */
+  if (cancellable == NULL && conn->watched == G_IO_IN)
+    {
+      if (!set_receive_timeout (conn, deadline, error))
+        return FALSE;
+      rabc_connection_ref (conn);
+      read_available (conn, 0);
+      rabc_connection_unref (conn);
+      return TRUE;
     }
 
   fds[0].fd = conn->fd;
@@ -414,11 +480,7 @@ rabc_connection_iterate_sync (RabcConnection  *conn,
     return FALSE;
 
   if (n == 0)
-    {
-      g_set_error_literal (error, RABC_ERROR, RABC_ERROR_TIMED_OUT,
-                           "timed out waiting for a reply");
-      return FALSE;
-    }
+    return set_timed_out (error);
 
   if (n > 0 && fds[0].revents != 0)
     {
@@ -467,9 +529,11 @@ fill_address (struct sockaddr_un  *addr,
 /*
  * rabc_socket_connect:
  *
- * Connects a non-blocking socket to @path.  A listener whose backlog is full
- * answers EAGAIN: that is reported as G_IO_ERROR_WOULD_BLOCK, for the caller
- * to retry.
+ * Connects a socket to @path without waiting.  A listener whose backlog is
+ * full answers EAGAIN: that is reported as G_IO_ERROR_WOULD_BLOCK, for the
+ * caller to retry.  The connected socket is left in blocking mode for
+ * rabc_connection_iterate_sync(); every other read and write of a
+ * connection passes MSG_DONTWAIT.
  *
  * Returns: the descriptor, or -1 with @error set
  */
@@ -506,6 +570,15 @@ rabc_socket_connect (const char  *path,
       else
         g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
                      "cannot connect to %s: %s", path, g_strerror (errsv));
+      return -1;
+    }
+
+  if (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) & ~O_NONBLOCK) < 0)
+    {
+      int errsv = errno;
+      close (fd);
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot connect to %s: %s", path, g_strerror (errsv));
       return -1;
     }
 
