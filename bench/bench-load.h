@@ -1,0 +1,54 @@
+/* bench-load.h: the epoll load generator and the many-connections test
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint   n_conns;
+  double  req_per_s;     /* replies counted in the window, per second */
+  double  window_s;
+  guint64 sent;          /* over the whole run, warm-up and drain included */
+  guint64 answered;
+  double  server_cpu;    /* CPUs the server used during the window, or -1 */
+  double  loadgen_cpu;   /* CPUs the load generator used during the window */
+} BenchLoadResult;
+
+/* Opens @n_conns connections, keeps one "ping" in flight on each (the next
+ * is sent when the reply arrives), counts replies for @duration_s after
+ * @warmup_s, then stops sending and waits for every outstanding reply. */
+gboolean bench_load_run  (const char      *path,
+                          pid_t            server_pid,
+                          guint            n_conns,
+                          double           warmup_s,
+                          double           duration_s,
+                          BenchLoadResult *result,
+                          GError         **error);
+
+typedef struct {
+  guint  n_conns;
+  guint  held;              /* connections the server had accepted */
+  guint  answered;          /* of one "ping" sent on each */
+  long   rss_before_kib;
+  long   rss_idle_kib;      /* with every connection open and idle */
+  long   rss_answered_kib;  /* after each was answered once */
+  double connect_s;
+  double answer_s;
+} BenchScaleResult;
+
+/* Opens @n_conns idle connections and waits until the server (@server_pid)
+ * holds them all, reading its VmRSS before and after; then sends one
+ * "ping" on each and waits for every reply. */
+gboolean bench_scale_run (const char       *path,
+                          pid_t             server_pid,
+                          guint             n_conns,
+                          BenchScaleResult *result,
+                          GError          **error);
+
+G_END_DECLS

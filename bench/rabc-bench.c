@@ -1,0 +1,1607 @@
+/* rabc-bench: latency, throughput and scale of librabc against the physical
+ * baseline, measured in one run on one machine
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <rabc.h>
+
+#include "bench-load.h"
+#include "bench-raw-server.h"
+#include "bench-util.h"
+
+#ifndef RABC_BENCH_RABCD
+#define RABC_BENCH_RABCD ""
+#endif
+#ifndef RABC_BENCH_PYTHON
+#define RABC_BENCH_PYTHON "/usr/bin/python3"
+#endif
+#ifndef RABC_BENCH_PY_SCRIPT
+#define RABC_BENCH_PY_SCRIPT ""
+#endif
+#ifndef RABC_BENCH_BUILD_ROOT
+#define RABC_BENCH_BUILD_ROOT ""
+#endif
+
+#define MAX_ROUNDS 64
+
+/* The targets, as ratios to the raw baseline of the same run. */
+#define TARGET_SYNC        1.25
+#define TARGET_ASYNC       1.5
+#define TARGET_PYTHON      2.0
+#define TARGET_THROUGHPUT  0.8
+#define TARGET_SCALE_CONNS 10000
+#define TARGET_RSS_BYTES   4096.0
+
+typedef enum {
+  SERVER_RAW,
+  SERVER_RABCD,
+  N_SERVERS
+} ServerKind;
+
+static const char *const server_names[N_SERVERS] = { "raw", "rabcd" };
+
+typedef enum {
+  CLIENT_RAW,
+  CLIENT_SYNC,
+  CLIENT_ASYNC,
+  CLIENT_PYTHON,
+  N_CLIENTS
+} ClientKind;
+
+static const char *const client_names[N_CLIENTS] = {
+  "raw C client, blocking write/read",
+  "rabc_client_send_sync (C)",
+  "rabc_client_send_async, GMainLoop (C)",
+  "Client.send_sync, Python through gi",
+};
+
+static const char *const client_ids[N_CLIENTS] = {
+  "raw-client", "c-send-sync", "c-send-async", "python-send-sync",
+};
+
+static const double client_targets[N_CLIENTS] = {
+  0, TARGET_SYNC, TARGET_ASYNC, TARGET_PYTHON,
+};
+
+/* Options. */
+static gboolean opt_quick;
+static char *opt_rabcd;
+static char *opt_python;
+static char *opt_py_script;
+static char *opt_json;
+static gboolean opt_no_python;
+static int opt_iterations = -1;
+static int opt_rounds = -1;
+static double opt_duration = -1;
+static int opt_scale = -1;
+static char *opt_raw_server;
+static char *opt_pin;
+static char *opt_loadgen;
+static int opt_conns = 100;
+
+static const GOptionEntry entries[] = {
+  { "quick", 0, 0, G_OPTION_ARG_NONE, &opt_quick,
+    "Tiny counts, targets not judged: checks that every case runs", NULL },
+  { "rabcd", 0, 0, G_OPTION_ARG_FILENAME, &opt_rabcd,
+    "The rabcd to measure (default: the one in this build)", "PATH" },
+  { "python", 0, 0, G_OPTION_ARG_FILENAME, &opt_python,
+    "A Python 3 with PyGObject (default: " RABC_BENCH_PYTHON ")", "PATH" },
+  { "py-script", 0, 0, G_OPTION_ARG_FILENAME, &opt_py_script,
+    "The Python latency script (default: bench/py-latency.py of the sources)", "PATH" },
+  { "no-python", 0, 0, G_OPTION_ARG_NONE, &opt_no_python,
+    "Skip the Python cases", NULL },
+  { "json", 0, 0, G_OPTION_ARG_FILENAME, &opt_json,
+    "Also write the results as JSON to FILE", "FILE" },
+  { "iterations", 0, 0, G_OPTION_ARG_INT, &opt_iterations,
+    "Round trips per latency case (default: 20000)", "N" },
+  { "rounds", 0, 0, G_OPTION_ARG_INT, &opt_rounds,
+    "Interleaved rounds the latency cases are split into (default: 20)", "N" },
+  { "duration", 0, 0, G_OPTION_ARG_DOUBLE, &opt_duration,
+    "Seconds per throughput measurement (default: 1.0)", "S" },
+  { "scale", 0, 0, G_OPTION_ARG_INT, &opt_scale,
+    "Idle connections in the scale test (default: 10000)", "N" },
+  { "pin", 0, 0, G_OPTION_ARG_STRING, &opt_pin,
+    "Where processes run: split (clients on one CPU, servers on another; the "
+    "default with two CPUs or more), same (all on one CPU) or none", "MODE" },
+  { "loadgen", 0, 0, G_OPTION_ARG_FILENAME, &opt_loadgen,
+    "Only run the load generator against a server already listening on PATH "
+    "(for profiling the server), with --conns and --duration", "PATH" },
+  { "conns", 0, 0, G_OPTION_ARG_INT, &opt_conns,
+    "Connections for --loadgen (default: 100)", "N" },
+  { "raw-server", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &opt_raw_server,
+    "Run the raw epoll server on PATH (used by the benchmark itself)", "PATH" },
+  { NULL }
+};
+
+typedef struct {
+  guint  iterations;     /* per latency case, over all rounds */
+  guint  warmup;
+  guint  rounds;
+  guint  load_rounds;
+  double load_warmup_s;
+  double load_duration_s;
+  guint  scale_conns;
+} Plan;
+
+typedef struct {
+  ClientKind    client;
+  ServerKind    server;
+  BenchSamples  samples;
+  double        round_p50[MAX_ROUNDS];
+  guint         n_round_p50;
+  gboolean      skipped;
+  char         *error;
+
+  /* While open. */
+  int           fd;
+  RabcClient   *rabc;
+  GMainContext *context;
+  pid_t         py_pid;
+  int           py_in;
+  int           py_out;
+  GString      *py_pending;
+  char         *py_log;
+} LatencyCase;
+
+typedef struct {
+  ServerKind server;
+  guint      n_conns;
+  double     req_per_s[MAX_ROUNDS];
+  double     server_cpu[MAX_ROUNDS];
+  double     loadgen_cpu[MAX_ROUNDS];
+  guint      n_rounds;
+  guint64    sent;
+  guint64    answered;
+  char      *error;
+} LoadCase;
+
+#define N_LOAD_SIZES 3
+static const guint load_sizes[N_LOAD_SIZES] = { 1, 100, 1000 };
+
+typedef struct {
+  Plan             plan;
+  char            *tmpdir;
+  char            *self_exe;
+  char            *rabcd;
+  char            *python;
+  char            *py_script;
+  char            *socket_paths[N_SERVERS];
+  char            *log_paths[N_SERVERS];
+  pid_t            server_pids[N_SERVERS];
+  const char      *pin_mode;
+  int              client_cpu;
+  int              server_cpu;
+  struct rlimit    original_nofile;
+  struct rlimit    raised_nofile;
+  double           loadavg_start[3];
+  double           loadavg_end[3];
+
+  LatencyCase      latency[N_CLIENTS][N_SERVERS];
+  LoadCase         load[N_LOAD_SIZES][N_SERVERS];
+  BenchScaleResult scale;
+  gboolean         scale_ran;
+  char            *scale_error;
+  int              rabcd_exit_status;
+  char            *server_error;
+} Bench;
+
+/* Files the signal handler removes. */
+#define MAX_CLEANUP 16
+static char cleanup_files[MAX_CLEANUP][PATH_MAX];
+static char cleanup_dir[PATH_MAX];
+
+static void
+register_cleanup (const char *path)
+{
+  for (guint i = 0; i < MAX_CLEANUP; i++)
+    if (cleanup_files[i][0] == '\0')
+      {
+        g_strlcpy (cleanup_files[i], path, PATH_MAX);
+        return;
+      }
+}
+
+static void
+cleanup_now (void)
+{
+  bench_kill_all_children ();
+  for (guint i = 0; i < MAX_CLEANUP; i++)
+    if (cleanup_files[i][0] != '\0')
+      unlink (cleanup_files[i]);
+  if (cleanup_dir[0] != '\0')
+    rmdir (cleanup_dir);
+}
+
+static void
+on_fatal_signal (int signum)
+{
+  cleanup_now ();
+  signal (signum, SIG_DFL);
+  raise (signum);
+}
+
+static void
+read_loadavg (double avg[3])
+{
+  g_autofree char *contents = NULL;
+
+  avg[0] = avg[1] = avg[2] = NAN;
+  if (g_file_get_contents ("/proc/loadavg", &contents, NULL, NULL))
+    sscanf (contents, "%lf %lf %lf", &avg[0], &avg[1], &avg[2]);
+}
+
+static char *
+tail_of_file (const char *path,
+              gsize       max)
+{
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+
+  if (path == NULL || !g_file_get_contents (path, &contents, &len, NULL) || len == 0)
+    return g_strdup ("");
+  g_strchomp (contents);
+  len = strlen (contents);
+  return g_strdup (len > max ? contents + len - max : contents);
+}
+
+/* Servers. */
+
+static gboolean
+start_server (Bench       *bench,
+              ServerKind   kind,
+              const char  *name,
+              GError     **error)
+{
+  const char *argv[5];
+  int log_fd;
+  pid_t pid;
+
+  g_free (bench->socket_paths[kind]);
+  g_free (bench->log_paths[kind]);
+  bench->socket_paths[kind] = g_strdup_printf ("%s/%s.sock", bench->tmpdir, name);
+  bench->log_paths[kind] = g_strdup_printf ("%s/%s.log", bench->tmpdir, name);
+  register_cleanup (bench->socket_paths[kind]);
+  register_cleanup (bench->log_paths[kind]);
+
+  log_fd = open (bench->log_paths[kind], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (kind == SERVER_RAW)
+    {
+      argv[0] = bench->self_exe;
+      argv[1] = "--raw-server";
+      argv[2] = bench->socket_paths[kind];
+      argv[3] = NULL;
+    }
+  else
+    {
+      argv[0] = bench->rabcd;
+      argv[1] = "--socket";
+      argv[2] = bench->socket_paths[kind];
+      argv[3] = NULL;
+    }
+
+  /* rabcd gets the descriptor limit the benchmark itself was given, not the
+   * raised one: raising its own is its job. */
+  pid = bench_spawn (&(BenchSpawn) {
+                       .argv = argv,
+                       .stdin_fd = -1,
+                       .stdout_fd = log_fd,
+                       .stderr_fd = log_fd,
+                       .nofile = kind == SERVER_RABCD ? &bench->original_nofile : NULL,
+                       .cpu = bench->server_cpu,
+                     }, error);
+  if (log_fd >= 0)
+    close (log_fd);
+  if (pid < 0)
+    return FALSE;
+  bench->server_pids[kind] = pid;
+
+  if (!bench_wait_for_listener (bench->socket_paths[kind], pid, 10000, error))
+    {
+      g_autofree char *log = tail_of_file (bench->log_paths[kind], 400);
+
+      g_prefix_error (error, "%s: ", argv[0]);
+      if (log[0] != '\0')
+        g_prefix_error (error, "%s [log: %s]: ", name, log);
+      bench_stop_child (pid, 1000);
+      bench->server_pids[kind] = 0;
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Stops a server by its PID; rabcd stops cleanly on SIGTERM, so anything
+ * else is recorded as a finding. */
+static void
+stop_server (Bench      *bench,
+             ServerKind  kind)
+{
+  const char *name = kind == SERVER_RABCD ? bench->rabcd : "the raw server";
+  int status;
+
+  if (bench->server_pids[kind] <= 0)
+    return;
+
+  status = bench_stop_child (bench->server_pids[kind], 3000);
+  bench->server_pids[kind] = 0;
+
+  if (status == -1 || !WIFEXITED (status) || WEXITSTATUS (status) != 0)
+    {
+      g_autofree char *log = tail_of_file (bench->log_paths[kind], 400);
+      g_autofree char *old = bench->server_error;
+      g_autofree char *how = status == -1 ? g_strdup ("had already gone")
+                           : WIFSIGNALED (status) ? g_strdup_printf ("died of signal %d", WTERMSIG (status))
+                           : g_strdup_printf ("exited with status %d", WEXITSTATUS (status));
+
+      bench->server_error = g_strdup_printf ("%s%s%s did not stop cleanly on SIGTERM: "
+                                             "it %s [log: %s]",
+                                             old ? old : "", old ? "; " : "",
+                                             name, how, log);
+    }
+}
+
+/* Latency cases. */
+
+static gboolean
+raw_round_trips (LatencyCase  *c,
+                 guint         n,
+                 gboolean      record,
+                 GError      **error)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      BenchReplyScanner scanner = { 0 };
+      guint8 buffer[64];
+      gint64 start = bench_now_ns ();
+      int replies = 0;
+
+      if (!bench_write_all (c->fd, bench_ping_frame, BENCH_PING_FRAME_SIZE))
+        goto broken;
+      while (replies == 0)
+        {
+          ssize_t got = read (c->fd, buffer, sizeof buffer);
+
+          if (got < 0 && errno == EINTR)
+            continue;
+          if (got <= 0)
+            goto broken;
+          replies = bench_reply_scanner_feed (&scanner, buffer, got);
+          if (replies < 0 || replies > 1 || (replies == 1 && !bench_reply_scanner_idle (&scanner)))
+            {
+              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                                   "the reply is not one \"pong\" frame");
+              return FALSE;
+            }
+        }
+      if (record)
+        bench_samples_add (&c->samples, bench_now_ns () - start);
+    }
+  return TRUE;
+
+broken:
+  {
+    int errsv = errno;
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                 "the connection broke: %s", g_strerror (errsv));
+    return FALSE;
+  }
+}
+
+static gboolean
+sync_round_trips (LatencyCase  *c,
+                  guint         n,
+                  gboolean      record,
+                  GError      **error)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      gint64 start = bench_now_ns ();
+      g_autofree char *reply = rabc_client_send_sync (c->rabc, "ping", NULL, error);
+      gint64 end = bench_now_ns ();
+
+      if (reply == NULL)
+        return FALSE;
+      if (strcmp (reply, "pong") != 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       "unexpected reply \"%s\"", reply);
+          return FALSE;
+        }
+      if (record)
+        bench_samples_add (&c->samples, end - start);
+    }
+  return TRUE;
+}
+
+typedef struct {
+  LatencyCase *c;
+  GMainLoop   *loop;
+  guint        remaining;
+  gboolean     record;
+  gint64       start;
+  GError      *error;
+} AsyncRun;
+
+static void
+on_async_reply (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  AsyncRun *run = user_data;
+  gint64 end = bench_now_ns ();
+  g_autofree char *reply = rabc_client_send_finish (RABC_CLIENT (source), result, &run->error);
+
+  if (reply == NULL)
+    {
+      g_main_loop_quit (run->loop);
+      return;
+    }
+  if (strcmp (reply, "pong") != 0)
+    {
+      g_set_error (&run->error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "unexpected reply \"%s\"", reply);
+      g_main_loop_quit (run->loop);
+      return;
+    }
+  if (run->record)
+    bench_samples_add (&run->c->samples, end - run->start);
+
+  if (--run->remaining == 0)
+    {
+      g_main_loop_quit (run->loop);
+      return;
+    }
+
+  /* The next request goes out from the callback. */
+  run->start = bench_now_ns ();
+  rabc_client_send_async (run->c->rabc, "ping", NULL, on_async_reply, run);
+}
+
+static gboolean
+async_round_trips (LatencyCase  *c,
+                   guint         n,
+                   gboolean      record,
+                   GError      **error)
+{
+  AsyncRun run = { .c = c, .remaining = n, .record = record };
+
+  if (n == 0)
+    return TRUE;
+
+  g_main_context_push_thread_default (c->context);
+  run.loop = g_main_loop_new (c->context, FALSE);
+  run.start = bench_now_ns ();
+  rabc_client_send_async (c->rabc, "ping", NULL, on_async_reply, &run);
+  g_main_loop_run (run.loop);
+  g_main_loop_unref (run.loop);
+  g_main_context_pop_thread_default (c->context);
+
+  if (run.error != NULL)
+    {
+      g_propagate_error (error, run.error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *
+py_read_line (LatencyCase  *c,
+              guint         timeout_ms,
+              GError      **error)
+{
+  gint64 deadline = bench_now_ns () + (gint64) timeout_ms * 1000000;
+
+  for (;;)
+    {
+      char *newline = memchr (c->py_pending->str, '\n', c->py_pending->len);
+      struct pollfd pfd = { .fd = c->py_out, .events = POLLIN };
+      char buffer[65536];
+      gint64 remaining;
+      ssize_t got;
+
+      if (newline != NULL)
+        {
+          char *line = g_strndup (c->py_pending->str, newline - c->py_pending->str);
+
+          g_string_erase (c->py_pending, 0, newline - c->py_pending->str + 1);
+          return line;
+        }
+
+      remaining = (deadline - bench_now_ns ()) / 1000000;
+      if (remaining <= 0 || poll (&pfd, 1, (int) remaining) == 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "the Python client did not answer within %u ms", timeout_ms);
+          return NULL;
+        }
+
+      got = read (c->py_out, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        {
+          g_autofree char *log = tail_of_file (c->py_log, 600);
+
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                       "the Python client exited: %s", log);
+          return NULL;
+        }
+      g_string_append_len (c->py_pending, buffer, got);
+    }
+}
+
+/* Adds the integers of the "samples_ns" array of @line; returns how many. */
+static gssize
+parse_samples (const char   *line,
+               BenchSamples *samples)
+{
+  const char *p = strstr (line, "\"samples_ns\"");
+  gssize n = 0;
+
+  if (p == NULL || (p = strchr (p, '[')) == NULL)
+    return -1;
+  p++;
+
+  for (;;)
+    {
+      char *end;
+      gint64 value;
+
+      while (*p == ' ' || *p == ',' || *p == '\n')
+        p++;
+      if (*p == ']')
+        return n;
+
+      errno = 0;
+      value = g_ascii_strtoll (p, &end, 10);
+      if (end == p || errno != 0)
+        return -1;
+      if (samples != NULL)
+        bench_samples_add (samples, value);
+      n++;
+      p = end;
+    }
+}
+
+static gboolean
+python_round_trips (LatencyCase  *c,
+                    guint         n,
+                    gboolean      record,
+                    GError      **error)
+{
+  g_autofree char *command = g_strdup_printf ("%s %u\n", record ? "run" : "warmup", n);
+  g_autofree char *line = NULL;
+  gssize got;
+
+  if (n == 0)
+    return TRUE;
+
+  if (!bench_write_all (c->py_in, (const guint8 *) command, strlen (command)))
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
+                           "cannot write to the Python client");
+      return FALSE;
+    }
+
+  line = py_read_line (c, 60000 + n, error);
+  if (line == NULL)
+    return FALSE;
+
+  got = parse_samples (line, record ? &c->samples : NULL);
+  if (got < 0 || (record && (guint) got != n))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "unexpected answer from the Python client: %.200s", line);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+latency_round_trips (LatencyCase  *c,
+                     guint         n,
+                     gboolean      record,
+                     GError      **error)
+{
+  switch (c->client)
+    {
+    case CLIENT_RAW:
+      return raw_round_trips (c, n, record, error);
+    case CLIENT_SYNC:
+      return sync_round_trips (c, n, record, error);
+    case CLIENT_ASYNC:
+      return async_round_trips (c, n, record, error);
+    case CLIENT_PYTHON:
+      return python_round_trips (c, n, record, error);
+    case N_CLIENTS:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static char **
+python_environment (void)
+{
+  char **envp = g_get_environ ();
+  g_autofree char *typelib = g_build_filename (RABC_BENCH_BUILD_ROOT, "gir",
+                                               "Rabc-1.0.typelib", NULL);
+
+  /* The uninstalled library of this build comes first. */
+  if (RABC_BENCH_BUILD_ROOT[0] != '\0' && g_file_test (typelib, G_FILE_TEST_EXISTS))
+    {
+      const char *vars[2][2] = {
+        { "GI_TYPELIB_PATH", RABC_BENCH_BUILD_ROOT "/gir" },
+        { "LD_LIBRARY_PATH", RABC_BENCH_BUILD_ROOT "/src" },
+      };
+
+      for (guint i = 0; i < G_N_ELEMENTS (vars); i++)
+        {
+          const char *old = g_environ_getenv (envp, vars[i][0]);
+          g_autofree char *value = old != NULL && old[0] != '\0'
+                                 ? g_strconcat (vars[i][1], ":", old, NULL)
+                                 : g_strdup (vars[i][1]);
+
+          envp = g_environ_setenv (envp, vars[i][0], value, TRUE);
+        }
+    }
+  envp = g_environ_setenv (envp, "PYTHONDONTWRITEBYTECODE", "1", TRUE);
+  envp = g_environ_unsetenv (envp, "PYTHONSTARTUP");
+  return envp;
+}
+
+static gboolean
+python_open (Bench        *bench,
+             LatencyCase  *c,
+             const char   *socket_path,
+             GError      **error)
+{
+  g_auto(GStrv) envp = python_environment ();
+  const char *argv[] = { bench->python, bench->py_script, "--socket", socket_path, "--serve", NULL };
+  g_autofree char *line = NULL;
+  int to_child[2], from_child[2];
+  int log_fd;
+
+  c->py_log = g_strdup_printf ("%s/python-%s.log", bench->tmpdir, server_names[c->server]);
+  register_cleanup (c->py_log);
+  if (pipe2 (to_child, O_CLOEXEC) < 0)
+    goto pipe_failed;
+  if (pipe2 (from_child, O_CLOEXEC) < 0)
+    {
+      close (to_child[0]);
+      close (to_child[1]);
+      goto pipe_failed;
+    }
+
+  log_fd = open (c->py_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  c->py_pid = bench_spawn (&(BenchSpawn) {
+                             .argv = argv,
+                             .envp = envp,
+                             .stdin_fd = to_child[0],
+                             .stdout_fd = from_child[1],
+                             .stderr_fd = log_fd,
+                             .cpu = bench->client_cpu,
+                           }, error);
+  close (to_child[0]);
+  close (from_child[1]);
+  if (log_fd >= 0)
+    close (log_fd);
+  c->py_in = to_child[1];
+  c->py_out = from_child[0];
+  c->py_pending = g_string_new (NULL);
+  if (c->py_pid < 0)
+    return FALSE;
+
+  line = py_read_line (c, 30000, error);
+  if (line == NULL)
+    return FALSE;
+  if (strstr (line, "\"ready\"") == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   "unexpected first line from the Python client: %.200s", line);
+      return FALSE;
+    }
+  return TRUE;
+
+pipe_failed:
+  {
+    int errsv = errno;
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errsv),
+                 "pipe: %s", g_strerror (errsv));
+    return FALSE;
+  }
+}
+
+static gboolean
+latency_open (Bench        *bench,
+              LatencyCase  *c,
+              GError      **error)
+{
+  const char *path = bench->socket_paths[c->server];
+
+  c->fd = -1;
+  c->py_in = c->py_out = -1;
+
+  switch (c->client)
+    {
+    case CLIENT_RAW:
+      c->fd = bench_connect_blocking (path, error);
+      return c->fd >= 0;
+
+    case CLIENT_SYNC:
+    case CLIENT_ASYNC:
+      /* Each client on a context of its own: the async loop polls only
+       * what it needs. */
+      c->context = g_main_context_new ();
+      g_main_context_push_thread_default (c->context);
+      c->rabc = rabc_client_new_sync (path, NULL, error);
+      g_main_context_pop_thread_default (c->context);
+      if (c->rabc == NULL)
+        return FALSE;
+      /* No automatic pings in the request stream. */
+      rabc_client_set_ping_interval (c->rabc, 0);
+      return TRUE;
+
+    case CLIENT_PYTHON:
+      return python_open (bench, c, path, error);
+
+    case N_CLIENTS:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+latency_close (LatencyCase *c)
+{
+  if (c->fd >= 0)
+    close (c->fd);
+  c->fd = -1;
+  if (c->rabc != NULL)
+    {
+      rabc_client_close (c->rabc);
+      g_clear_object (&c->rabc);
+    }
+  g_clear_pointer (&c->context, g_main_context_unref);
+  if (c->py_in >= 0)
+    close (c->py_in);  /* EOF: the script closes its client and exits */
+  c->py_in = -1;
+  if (c->py_pid > 0)
+    {
+      gint64 deadline = bench_now_ns () + G_GINT64_CONSTANT (5000000000);
+      int status;
+
+      while (waitpid (c->py_pid, &status, WNOHANG) == 0 && bench_now_ns () < deadline)
+        g_usleep (5000);
+      bench_stop_child (c->py_pid, 1000);
+    }
+  c->py_pid = 0;
+  if (c->py_out >= 0)
+    close (c->py_out);
+  c->py_out = -1;
+  if (c->py_pending != NULL)
+    g_string_free (c->py_pending, TRUE);
+  c->py_pending = NULL;
+}
+
+static gboolean
+case_usable (LatencyCase *c)
+{
+  return !c->skipped && c->error == NULL;
+}
+
+static void
+latency_fail (LatencyCase *c,
+              GError      *error)
+{
+  c->error = g_strdup (error->message);
+  g_printerr ("rabc-bench: %s against %s: %s\n",
+              client_names[c->client], server_names[c->server], error->message);
+  latency_close (c);
+}
+
+static void
+run_latency (Bench *bench)
+{
+  const Plan *plan = &bench->plan;
+  guint per_round = plan->iterations / plan->rounds;
+  LatencyCase *cases[N_CLIENTS * N_SERVERS];
+  guint n_cases = 0;
+
+  for (ClientKind k = 0; k < N_CLIENTS; k++)
+    for (ServerKind s = 0; s < N_SERVERS; s++)
+      {
+        LatencyCase *c = &bench->latency[k][s];
+        g_autoptr(GError) error = NULL;
+
+        c->client = k;
+        c->server = s;
+        cases[n_cases++] = c;
+
+        if (k == CLIENT_PYTHON && opt_no_python)
+          {
+            c->skipped = TRUE;
+            continue;
+          }
+        if (bench->server_pids[s] <= 0)
+          {
+            c->error = g_strdup_printf ("the %s server is not running", server_names[s]);
+            continue;
+          }
+
+        if (!latency_open (bench, c, &error) ||
+            !latency_round_trips (c, plan->warmup, FALSE, &error))
+          latency_fail (c, error);
+      }
+
+  /* Interleaved: each round runs every case, starting one further along,
+   * so that a noisy moment spreads over all of them. */
+  for (guint r = 0; r < plan->rounds; r++)
+    for (guint i = 0; i < n_cases; i++)
+      {
+        LatencyCase *c = cases[(i + r) % n_cases];
+        g_autoptr(GError) error = NULL;
+        BenchSamples round = { 0 };
+        gsize first = c->samples.len;
+
+        if (!case_usable (c))
+          continue;
+        if (!latency_round_trips (c, per_round, TRUE, &error))
+          {
+            latency_fail (c, error);
+            continue;
+          }
+
+        /* The p50 of this round alone, to show the noise between rounds. */
+        round.len = c->samples.len - first;
+        round.values = g_memdup2 (c->samples.values + first, round.len * sizeof (gint64));
+        if (c->n_round_p50 < MAX_ROUNDS)
+          c->round_p50[c->n_round_p50++] = bench_samples_percentile (&round, 50);
+        bench_samples_clear (&round);
+      }
+
+  for (guint i = 0; i < n_cases; i++)
+    latency_close (cases[i]);
+}
+
+static void
+run_load (Bench *bench)
+{
+  const Plan *plan = &bench->plan;
+
+  for (guint r = 0; r < plan->load_rounds; r++)
+    for (guint i = 0; i < N_LOAD_SIZES; i++)
+      for (guint j = 0; j < N_SERVERS; j++)
+        {
+          /* Alternate which server goes first. */
+          ServerKind s = (j + r) % N_SERVERS;
+          LoadCase *c = &bench->load[i][s];
+          g_autoptr(GError) error = NULL;
+          BenchLoadResult result;
+
+          c->server = s;
+          c->n_conns = load_sizes[i];
+          if (c->error != NULL)
+            continue;
+          if (bench->server_pids[s] <= 0)
+            {
+              c->error = g_strdup_printf ("the %s server is not running", server_names[s]);
+              continue;
+            }
+
+          if (!bench_load_run (bench->socket_paths[s], bench->server_pids[s], c->n_conns,
+                               plan->load_warmup_s, plan->load_duration_s, &result, &error))
+            {
+              c->error = g_strdup (error->message);
+              g_printerr ("rabc-bench: throughput of %s with %u connections: %s\n",
+                          server_names[s], c->n_conns, error->message);
+            }
+          c->sent += result.sent;
+          c->answered += result.answered;
+          if (c->error == NULL && c->n_rounds < MAX_ROUNDS)
+            {
+              c->req_per_s[c->n_rounds] = result.req_per_s;
+              c->server_cpu[c->n_rounds] = result.server_cpu;
+              c->loadgen_cpu[c->n_rounds] = result.loadgen_cpu;
+              c->n_rounds++;
+            }
+        }
+}
+
+static void
+run_scale (Bench *bench)
+{
+  g_autoptr(GError) error = NULL;
+  ServerKind s = SERVER_RABCD;
+  int warm_fds[16];
+
+  /* A fresh daemon: one that served the throughput runs has free heap for
+   * a thousand connections, which would hide the cost of new ones. */
+  stop_server (bench, s);
+  if (!start_server (bench, s, "rabcd-scale", &error))
+    goto failed;
+
+  /* Touch the code and data of a connection's life once, then measure. */
+  if (!bench_connect_many (bench->socket_paths[s], warm_fds, G_N_ELEMENTS (warm_fds), 10000, &error))
+    goto failed;
+  for (guint i = 0; i < G_N_ELEMENTS (warm_fds); i++)
+    {
+      guint8 buffer[64];
+      struct pollfd pfd = { .fd = warm_fds[i], .events = POLLIN };
+
+      bench_write_all (warm_fds[i], bench_ping_frame, BENCH_PING_FRAME_SIZE);
+      poll (&pfd, 1, 5000);
+      if (read (warm_fds[i], buffer, sizeof buffer) < 0)
+        { /* the scale run reports a broken daemon */ }
+      close (warm_fds[i]);
+    }
+  g_usleep (200000);
+
+  bench->scale_ran = TRUE;
+  if (!bench_scale_run (bench->socket_paths[s], bench->server_pids[s],
+                        bench->plan.scale_conns, &bench->scale, &error))
+    goto failed;
+  return;
+
+failed:
+  {
+    g_autofree char *log = tail_of_file (bench->log_paths[s], 400);
+
+    bench->scale_error = g_strdup (error->message);
+    if (strstr (log, "Too many open files") != NULL)
+      {
+        g_autofree char *old = bench->scale_error;
+        bench->scale_error =
+          g_strdup_printf ("%s; rabcd ran out of descriptors (EMFILE): it was started with "
+                           "the soft RLIMIT_NOFILE %lu (hard %lu) and did not raise it",
+                           old, (unsigned long) bench->original_nofile.rlim_cur,
+                           (unsigned long) bench->original_nofile.rlim_max);
+      }
+    if (log[0] != '\0')
+      {
+        g_autofree char *old = bench->scale_error;
+        bench->scale_error = g_strdup_printf ("%s [rabcd log: %s]", old, log);
+      }
+    g_printerr ("rabc-bench: scale: %s\n", bench->scale_error);
+  }
+}
+
+/* Results. */
+
+typedef enum {
+  VERDICT_NONE,
+  VERDICT_PASS,
+  VERDICT_MISS,
+  VERDICT_FAILED,
+  VERDICT_SKIPPED,
+  VERDICT_UNJUDGED,
+} Verdict;
+
+static const char *const verdict_names[] = {
+  "", "PASS", "MISS", "FAILED", "skipped", "not judged",
+};
+
+typedef struct {
+  guint passes, misses, failures;
+} Tally;
+
+static Verdict
+judge (Bench    *bench,
+       Tally    *tally,
+       gboolean  has_target,
+       gboolean  met)
+{
+  if (!has_target)
+    return VERDICT_NONE;
+  if (opt_quick)
+    return VERDICT_UNJUDGED;
+  if (met)
+    {
+      tally->passes++;
+      return VERDICT_PASS;
+    }
+  tally->misses++;
+  return VERDICT_MISS;
+}
+
+static void
+min_max (const double *values,
+         guint         n,
+         double       *min,
+         double       *max)
+{
+  *min = *max = NAN;
+  for (guint i = 0; i < n; i++)
+    {
+      if (isnan (*min) || values[i] < *min)
+        *min = values[i];
+      if (isnan (*max) || values[i] > *max)
+        *max = values[i];
+    }
+}
+
+static double
+case_p50 (LatencyCase *c)
+{
+  return case_usable (c) ? bench_samples_percentile (&c->samples, 50) : NAN;
+}
+
+static double
+case_p99 (LatencyCase *c)
+{
+  return case_usable (c) ? bench_samples_percentile (&c->samples, 99) : NAN;
+}
+
+static double
+load_median (LoadCase *c)
+{
+  return c->error == NULL ? bench_median (c->req_per_s, c->n_rounds) : NAN;
+}
+
+static double
+scale_rss_per_conn (Bench *bench)
+{
+  const BenchScaleResult *s = &bench->scale;
+
+  if (s->n_conns == 0 || s->rss_before_kib < 0 || s->rss_idle_kib <= 0)
+    return NAN;
+  return (s->rss_idle_kib - s->rss_before_kib) * 1024.0 / s->n_conns;
+}
+
+static void
+json_string (GString    *out,
+             const char *s)
+{
+  g_string_append_c (out, '"');
+  for (; s != NULL && *s != '\0'; s++)
+    {
+      if (*s == '"' || *s == '\\')
+        g_string_append_printf (out, "\\%c", *s);
+      else if ((guchar) *s < 0x20)
+        g_string_append_printf (out, "\\u%04x", *s);
+      else
+        g_string_append_c (out, *s);
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+json_number (GString *out,
+             double   value)
+{
+  if (isnan (value) || isinf (value))
+    g_string_append (out, "null");
+  else
+    g_string_append_printf (out, "%.6g", value);
+}
+
+static int
+report (Bench *bench)
+{
+  const Plan *plan = &bench->plan;
+  LatencyCase *baseline = &bench->latency[CLIENT_RAW][SERVER_RAW];
+  double base_p50 = case_p50 (baseline);
+  g_autoptr(GString) json = g_string_new ("{\n");
+  gboolean all_ran = TRUE;
+  Tally tally = { 0 };
+
+  g_string_append_printf (json, "  \"librabc\": \"%u.%u.%u\",\n  \"quick\": %s,\n"
+                          "  \"cpus\": %ld,\n  \"loadavg_start\": [%.2f, %.2f, %.2f],\n"
+                          "  \"loadavg_end\": [%.2f, %.2f, %.2f],\n",
+                          rabc_get_major_version (), rabc_get_minor_version (),
+                          rabc_get_micro_version (), opt_quick ? "true" : "false",
+                          sysconf (_SC_NPROCESSORS_ONLN),
+                          bench->loadavg_start[0], bench->loadavg_start[1], bench->loadavg_start[2],
+                          bench->loadavg_end[0], bench->loadavg_end[1], bench->loadavg_end[2]);
+
+  g_print ("\nrabc-bench: librabc %u.%u.%u, %ld CPUs, load average %.2f at start and %.2f at end%s\n",
+           rabc_get_major_version (), rabc_get_minor_version (), rabc_get_micro_version (),
+           sysconf (_SC_NPROCESSORS_ONLN), bench->loadavg_start[0], bench->loadavg_end[0],
+           opt_quick ? " (--quick: tiny counts, targets not judged)" : "");
+  if (bench->client_cpu >= 0)
+    g_print ("CPU placement (--pin %s): clients and load generator on CPU %d, servers on CPU %d\n",
+             bench->pin_mode, bench->client_cpu, bench->server_cpu);
+  else
+    g_print ("CPU placement (--pin none): left to the scheduler\n");
+  g_print ("rabcd: %s (started with RLIMIT_NOFILE %lu/%lu, the benchmark's own)\n",
+           bench->rabcd, (unsigned long) bench->original_nofile.rlim_cur,
+           (unsigned long) bench->original_nofile.rlim_max);
+
+  /* Latency. */
+  g_print ("\nLATENCY: %u round trips per case after %u of warm-up, in %u interleaved rounds;\n"
+           "one request in flight; p50 and p99 over all round trips.\n"
+           "ratio = p50 / p50 of the raw baseline: the raw C client (blocking write/read)\n"
+           "against the raw epoll server, measured in this same run.\n\n",
+           plan->rounds * (plan->iterations / plan->rounds), plan->warmup, plan->rounds);
+  /* Widths count bytes: "µ" takes two. */
+  g_print ("%-38s %-6s %9s %13s %9s %6s  %-8s %s\n",
+           "case", "server", "p50 µs", "rounds' p50", "p99 µs", "ratio", "target", "result");
+  g_string_append (json, "  \"latency\": [\n");
+  for (ClientKind k = 0; k < N_CLIENTS; k++)
+    for (ServerKind s = 0; s < N_SERVERS; s++)
+      {
+        LatencyCase *c = &bench->latency[k][s];
+        double p50 = case_p50 (c), p99 = case_p99 (c);
+        double ratio = p50 / base_p50;
+        double target = client_targets[k];
+        g_autofree char *target_text = NULL;
+        Verdict verdict;
+
+        if (c == baseline)
+          target_text = g_strdup ("baseline");
+        else if (target > 0)
+          target_text = g_strdup_printf ("<= %.2f", target);
+        else
+          target_text = g_strdup ("-");
+
+        if (c->skipped)
+          verdict = VERDICT_SKIPPED;
+        else if (!case_usable (c) || !case_usable (baseline))
+          {
+            verdict = VERDICT_FAILED;
+            all_ran = FALSE;
+            if (target > 0)
+              tally.failures++;
+          }
+        else
+          verdict = judge (bench, &tally, target > 0, ratio <= target);
+
+        double low, high;
+        g_autofree char *range = NULL;
+
+        min_max (c->round_p50, c->n_round_p50, &low, &high);
+        range = g_strdup_printf ("%.1f-%.1f", low, high);
+        g_print ("%-38s %-6s %8.2f %13s %8.2f %6.2f  %-8s %s%s%s\n",
+                 client_names[k], server_names[s], p50, range, p99, ratio, target_text,
+                 verdict_names[verdict], c->error ? ": " : "", c->error ? c->error : "");
+
+        g_string_append (json, "    {\"case\": ");
+        json_string (json, client_ids[k]);
+        g_string_append (json, ", \"server\": ");
+        json_string (json, server_names[s]);
+        g_string_append_printf (json, ", \"round_trips\": %" G_GSIZE_FORMAT ", \"p50_us\": ",
+                                c->samples.len);
+        json_number (json, p50);
+        g_string_append (json, ", \"p99_us\": ");
+        json_number (json, p99);
+        g_string_append (json, ", \"ratio\": ");
+        json_number (json, ratio);
+        g_string_append (json, ", \"target_ratio\": ");
+        json_number (json, target > 0 ? target : NAN);
+        g_string_append (json, ", \"round_p50_us\": [");
+        for (guint r = 0; r < c->n_round_p50; r++)
+          {
+            if (r > 0)
+              g_string_append (json, ", ");
+            json_number (json, c->round_p50[r]);
+          }
+        g_string_append (json, "], \"result\": ");
+        json_string (json, verdict_names[verdict]);
+        g_string_append (json, ", \"error\": ");
+        if (c->error)
+          json_string (json, c->error);
+        else
+          g_string_append (json, "null");
+        g_string_append_printf (json, "}%s\n",
+                                k == N_CLIENTS - 1 && s == N_SERVERS - 1 ? "" : ",");
+      }
+  g_string_append (json, "  ],\n");
+
+  /* Throughput. */
+  g_print ("\nTHROUGHPUT: N connections, one request in flight on each (the next is sent\n"
+           "when its reply arrives), one epoll load-generator thread; median req/s of %u\n"
+           "interleaved rounds of %.1f s after %.2f s of warm-up; ratio = rabcd / the raw\n"
+           "epoll server at the same N. server, loadgen: CPUs each used during the window.\n\n",
+           plan->load_rounds, plan->load_duration_s, plan->load_warmup_s);
+  g_print ("%-18s %6s %9s %15s %6s  %-8s %-10s %6s %7s\n",
+           "case", "conns", "req/s", "rounds' req/s", "ratio", "target", "result",
+           "server", "loadgen");
+  g_string_append (json, "  \"throughput\": [\n");
+  for (guint i = 0; i < N_LOAD_SIZES; i++)
+    for (ServerKind s = 0; s < N_SERVERS; s++)
+      {
+        LoadCase *c = &bench->load[i][s];
+        double rate = load_median (c);
+        double raw_rate = load_median (&bench->load[i][SERVER_RAW]);
+        double ratio = s == SERVER_RAW ? 1.0 : rate / raw_rate;
+        gboolean has_target = s == SERVER_RABCD && load_sizes[i] >= 100;
+        gboolean complete = c->error == NULL && c->n_rounds > 0 && c->answered == c->sent;
+        double server_cpu = bench_median (c->server_cpu, c->n_rounds);
+        double loadgen_cpu = bench_median (c->loadgen_cpu, c->n_rounds);
+        Verdict verdict;
+
+        if (!complete || (s == SERVER_RABCD && bench->load[i][SERVER_RAW].error != NULL))
+          {
+            verdict = VERDICT_FAILED;
+            all_ran = FALSE;
+            if (has_target)
+              tally.failures++;
+          }
+        else
+          verdict = judge (bench, &tally, has_target, ratio >= TARGET_THROUGHPUT);
+
+        double low, high;
+        g_autofree char *range = NULL;
+
+        min_max (c->req_per_s, c->n_rounds, &low, &high);
+        range = g_strdup_printf ("%.0fk-%.0fk", low / 1000, high / 1000);
+        g_print ("%-18s %6u %9.0f %15s %6.2f  %-8s %-10s %6.2f %7.2f%s%s\n",
+                 s == SERVER_RAW ? "raw epoll server" : "rabcd",
+                 load_sizes[i], rate, range, ratio,
+                 s == SERVER_RAW ? "baseline" : has_target ? ">= 0.80" : "-",
+                 verdict_names[verdict], server_cpu, loadgen_cpu,
+                 c->error ? "  " : "", c->error ? c->error : "");
+
+        g_string_append (json, "    {\"server\": ");
+        json_string (json, server_names[s]);
+        g_string_append_printf (json, ", \"connections\": %u, \"req_per_s\": ", load_sizes[i]);
+        json_number (json, rate);
+        g_string_append (json, ", \"ratio\": ");
+        json_number (json, ratio);
+        g_string_append (json, ", \"rounds_req_per_s\": [");
+        for (guint r = 0; r < c->n_rounds; r++)
+          {
+            if (r > 0)
+              g_string_append (json, ", ");
+            json_number (json, c->req_per_s[r]);
+          }
+        g_string_append_printf (json, "], \"sent\": %" G_GUINT64_FORMAT
+                                ", \"answered\": %" G_GUINT64_FORMAT ", \"server_cpu\": ",
+                                c->sent, c->answered);
+        json_number (json, server_cpu);
+        g_string_append (json, ", \"loadgen_cpu\": ");
+        json_number (json, loadgen_cpu);
+        g_string_append (json, ", \"result\": ");
+        json_string (json, verdict_names[verdict]);
+        g_string_append (json, ", \"error\": ");
+        if (c->error)
+          json_string (json, c->error);
+        else
+          g_string_append (json, "null");
+        g_string_append_printf (json, "}%s\n",
+                                i == N_LOAD_SIZES - 1 && s == N_SERVERS - 1 ? "" : ",");
+      }
+  g_string_append (json, "  ],\n");
+
+  /* Scale. */
+  {
+    const BenchScaleResult *sc = &bench->scale;
+    gboolean complete = bench->scale_ran && bench->scale_error == NULL &&
+                        sc->held >= sc->n_conns && sc->answered == sc->n_conns;
+    gboolean full_size = plan->scale_conns >= TARGET_SCALE_CONNS;
+    double per_conn = scale_rss_per_conn (bench);
+    Verdict held_verdict, rss_verdict;
+
+    if (!complete)
+      {
+        held_verdict = VERDICT_FAILED;
+        all_ran = FALSE;
+        tally.failures++;
+      }
+    else if (!full_size && !opt_quick)
+      held_verdict = VERDICT_UNJUDGED;
+    else
+      held_verdict = judge (bench, &tally, TRUE, TRUE);
+
+    if (!complete || isnan (per_conn))
+      rss_verdict = VERDICT_FAILED;
+    else if (!full_size && !opt_quick)
+      rss_verdict = VERDICT_UNJUDGED;
+    else
+      rss_verdict = judge (bench, &tally, TRUE, per_conn <= TARGET_RSS_BYTES);
+
+    g_print ("\nSCALE: a fresh rabcd; %u idle connections opened and held, VmRSS of rabcd\n"
+             "read from /proc before and after; then one \"ping\" on each.\n\n",
+             plan->scale_conns);
+    g_print ("%-40s %-30s %-12s %s\n", "case", "measured", "target", "result");
+    {
+      g_autofree char *held = g_strdup_printf ("%u held, %u answered", sc->held, sc->answered);
+      g_autofree char *target = g_strdup_printf ("all %u", plan->scale_conns);
+
+      g_print ("%-40s %-30s %-12s %s%s%s\n",
+               "rabcd, connections held and answered", held, target,
+               verdict_names[held_verdict],
+               bench->scale_error ? ": " : "", bench->scale_error ? bench->scale_error : "");
+    }
+    {
+      g_autofree char *rss = g_strdup_printf ("%.0f B/conn", per_conn);
+
+      g_print ("%-40s %-30s %-12s %s\n",
+               "rabcd, RSS growth per idle connection", rss, "<= 4096 B",
+               verdict_names[rss_verdict]);
+    }
+    g_print ("  VmRSS %ld KiB before, %ld KiB with %u idle connections, %ld KiB after each\n"
+             "  was answered once; opening took %.2f s, answering all %.3f s.\n",
+             sc->rss_before_kib, sc->rss_idle_kib, sc->n_conns, sc->rss_answered_kib,
+             sc->connect_s, sc->answer_s);
+
+    g_string_append_printf (json, "  \"scale\": {\"connections\": %u, \"held\": %u, "
+                            "\"answered\": %u, \"rss_before_kib\": %ld, \"rss_idle_kib\": %ld, "
+                            "\"rss_answered_kib\": %ld, \"rss_per_idle_connection_bytes\": ",
+                            sc->n_conns, sc->held, sc->answered, sc->rss_before_kib,
+                            sc->rss_idle_kib, sc->rss_answered_kib);
+    json_number (json, per_conn);
+    g_string_append (json, ", \"connections_result\": ");
+    json_string (json, verdict_names[held_verdict]);
+    g_string_append (json, ", \"rss_result\": ");
+    json_string (json, verdict_names[rss_verdict]);
+    g_string_append (json, ", \"error\": ");
+    if (bench->scale_error)
+      json_string (json, bench->scale_error);
+    else
+      g_string_append (json, "null");
+    g_string_append (json, "},\n");
+  }
+
+  if (bench->server_error != NULL)
+    {
+      all_ran = FALSE;
+      g_print ("\nSERVER: %s\n", bench->server_error);
+    }
+
+  g_print ("\n");
+  if (opt_quick)
+    g_print ("RESULT: %s (quick run: targets not judged)\n",
+             all_ran ? "every case ran and every request was answered" : "some cases FAILED");
+  else
+    g_print ("RESULT: %u targets PASS, %u MISS, %u could not be measured\n",
+             tally.passes, tally.misses, tally.failures);
+
+  g_string_append_printf (json, "  \"all_ran\": %s,\n  \"passes\": %u,\n  \"misses\": %u,\n"
+                          "  \"failures\": %u,\n  \"server_error\": ",
+                          all_ran ? "true" : "false", tally.passes, tally.misses, tally.failures);
+  if (bench->server_error)
+    json_string (json, bench->server_error);
+  else
+    g_string_append (json, "null");
+  g_string_append (json, "\n}\n");
+
+  if (opt_json != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!g_file_set_contents (opt_json, json->str, json->len, &error))
+        {
+          g_printerr ("rabc-bench: %s\n", error->message);
+          all_ran = FALSE;
+        }
+    }
+
+  if (!all_ran)
+    return 1;
+  if (!opt_quick && tally.misses > 0)
+    return 3;
+  return 0;
+}
+
+static void
+bench_free (Bench *bench)
+{
+  for (ClientKind k = 0; k < N_CLIENTS; k++)
+    for (ServerKind s = 0; s < N_SERVERS; s++)
+      {
+        bench_samples_clear (&bench->latency[k][s].samples);
+        g_free (bench->latency[k][s].error);
+        g_free (bench->latency[k][s].py_log);
+      }
+  for (guint i = 0; i < N_LOAD_SIZES; i++)
+    for (ServerKind s = 0; s < N_SERVERS; s++)
+      g_free (bench->load[i][s].error);
+  for (ServerKind s = 0; s < N_SERVERS; s++)
+    {
+      g_free (bench->socket_paths[s]);
+      g_free (bench->log_paths[s]);
+    }
+  g_free (bench->scale_error);
+  g_free (bench->server_error);
+  g_free (bench->tmpdir);
+  g_free (bench->self_exe);
+  g_free (bench->rabcd);
+  g_free (bench->python);
+  g_free (bench->py_script);
+}
+
+static void
+remove_tmpdir (Bench *bench)
+{
+  g_autoptr(GDir) dir = NULL;
+  const char *name;
+
+  if (bench->tmpdir == NULL)
+    return;
+  dir = g_dir_open (bench->tmpdir, 0, NULL);
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (bench->tmpdir, name, NULL);
+      unlink (path);
+    }
+  rmdir (bench->tmpdir);
+  cleanup_dir[0] = '\0';
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  struct sigaction action = { .sa_handler = on_fatal_signal };
+  Bench bench = { 0 };
+  int status;
+
+  setlocale (LC_ALL, "");
+  bench_frames_init ();
+
+  context = g_option_context_new ("- measure librabc against the physical baseline");
+  g_option_context_set_summary (context,
+    "Measures, in one run: round-trip latency of the raw C client, of\n"
+    "rabc_client_send_sync, of rabc_client_send_async on a GMainLoop and of\n"
+    "Python's Client.send_sync through gi, each against rabcd and against a raw\n"
+    "epoll server; throughput of rabcd and of the raw server with 1, 100 and\n"
+    "1000 connections; and rabcd holding 10,000 idle connections.\n\n"
+    "Exit status: 0 when every case ran and every target passed (--quick: when\n"
+    "every case ran and every request was answered), 3 when a target was\n"
+    "missed, 1 when a case could not run, 2 for bad options.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      g_printerr ("rabc-bench: %s\n", error->message);
+      return 2;
+    }
+  if (argc > 1)
+    {
+      g_printerr ("rabc-bench: unexpected argument: %s\n", argv[1]);
+      return 2;
+    }
+
+  if (opt_raw_server != NULL)
+    return bench_raw_server_main (opt_raw_server);
+
+  if (opt_loadgen != NULL)
+    {
+      BenchLoadResult result;
+
+      bench_raise_nofile (NULL);
+      signal (SIGPIPE, SIG_IGN);
+      if (opt_conns <= 0 ||
+          !bench_load_run (opt_loadgen, 0, opt_conns, 0.2,
+                           opt_duration > 0 ? opt_duration : 5.0, &result, &error))
+        {
+          g_printerr ("rabc-bench: %s\n", error ? error->message : "--conns must be positive");
+          return 1;
+        }
+      g_print ("%u connections: %.0f req/s over %.2f s, %" G_GUINT64_FORMAT
+               " sent, %" G_GUINT64_FORMAT " answered, load generator %.2f CPUs\n",
+               result.n_conns, result.req_per_s, result.window_s, result.sent,
+               result.answered, result.loadgen_cpu);
+      return result.sent == result.answered ? 0 : 1;
+    }
+
+  bench.plan = opt_quick
+    ? (Plan) { .iterations = 200, .warmup = 20, .rounds = 2, .load_rounds = 1,
+               .load_warmup_s = 0.02, .load_duration_s = 0.1, .scale_conns = 100 }
+    : (Plan) { .iterations = 20000, .warmup = 1000, .rounds = 20, .load_rounds = 5,
+               .load_warmup_s = 0.2, .load_duration_s = 1.0, .scale_conns = 10000 };
+  if (opt_iterations > 0)
+    bench.plan.iterations = opt_iterations;
+  if (opt_rounds > 0)
+    bench.plan.rounds = MIN (opt_rounds, MAX_ROUNDS);
+  if (opt_duration > 0)
+    bench.plan.load_duration_s = opt_duration;
+  if (opt_scale > 0)
+    bench.plan.scale_conns = opt_scale;
+  bench.plan.iterations = MAX (bench.plan.iterations, bench.plan.rounds);
+
+  bench.rabcd = g_strdup (opt_rabcd != NULL ? opt_rabcd : RABC_BENCH_RABCD);
+  bench.python = g_strdup (opt_python != NULL ? opt_python : RABC_BENCH_PYTHON);
+  bench.py_script = g_strdup (opt_py_script != NULL ? opt_py_script : RABC_BENCH_PY_SCRIPT);
+  bench.self_exe = g_file_read_link ("/proc/self/exe", &error);
+  if (bench.self_exe == NULL)
+    {
+      g_printerr ("rabc-bench: %s\n", error->message);
+      return 1;
+    }
+  if (bench.rabcd[0] == '\0' || !g_file_test (bench.rabcd, G_FILE_TEST_IS_EXECUTABLE))
+    {
+      g_printerr ("rabc-bench: no rabcd to measure at \"%s\": pass --rabcd PATH\n", bench.rabcd);
+      bench_free (&bench);
+      return 2;
+    }
+  if (!opt_no_python &&
+      (!g_file_test (bench.python, G_FILE_TEST_IS_EXECUTABLE) ||
+       !g_file_test (bench.py_script, G_FILE_TEST_EXISTS)))
+    {
+      g_printerr ("rabc-bench: no Python at \"%s\" or no script at \"%s\": "
+                  "pass --python, --py-script or --no-python\n",
+                  bench.python, bench.py_script);
+      bench_free (&bench);
+      return 2;
+    }
+
+  /* Pinned, every case runs with the same placement: otherwise the
+   * scheduler decides per process pair whether a round trip crosses CPUs,
+   * which changes it more than what is measured here. */
+  {
+    int cpus[2];
+    guint n_cpus = bench_allowed_cpus (cpus, 2);
+
+    bench.pin_mode = opt_pin != NULL ? opt_pin : n_cpus >= 2 ? "split" : "none";
+    bench.client_cpu = bench.server_cpu = -1;
+    if (g_str_equal (bench.pin_mode, "split") && n_cpus >= 2)
+      {
+        bench.client_cpu = cpus[0];
+        bench.server_cpu = cpus[1];
+      }
+    else if (g_str_equal (bench.pin_mode, "same") && n_cpus >= 1)
+      bench.client_cpu = bench.server_cpu = cpus[0];
+    else if (!g_str_equal (bench.pin_mode, "none"))
+      {
+        g_printerr ("rabc-bench: --pin must be split (with two CPUs or more), same or none\n");
+        bench_free (&bench);
+        return 2;
+      }
+    if (bench.client_cpu >= 0)
+      bench_pin_self (bench.client_cpu);
+  }
+
+  bench_raise_nofile (&bench.original_nofile);
+  getrlimit (RLIMIT_NOFILE, &bench.raised_nofile);
+  if (bench.raised_nofile.rlim_cur < bench.plan.scale_conns + 1100)
+    g_printerr ("rabc-bench: warning: RLIMIT_NOFILE is %lu, too low for %u connections\n",
+                (unsigned long) bench.raised_nofile.rlim_cur, bench.plan.scale_conns);
+  signal (SIGPIPE, SIG_IGN);
+
+  bench.tmpdir = g_dir_make_tmp ("rabc-bench-XXXXXX", &error);
+  if (bench.tmpdir == NULL)
+    {
+      g_printerr ("rabc-bench: %s\n", error->message);
+      bench_free (&bench);
+      return 1;
+    }
+  g_strlcpy (cleanup_dir, bench.tmpdir, sizeof cleanup_dir);
+  sigaction (SIGINT, &action, NULL);
+  sigaction (SIGTERM, &action, NULL);
+  sigaction (SIGHUP, &action, NULL);
+
+  read_loadavg (bench.loadavg_start);
+
+  for (ServerKind s = 0; s < N_SERVERS; s++)
+    if (!start_server (&bench, s, server_names[s], &error))
+      {
+        g_printerr ("rabc-bench: cannot start the %s server: %s\n", server_names[s], error->message);
+        bench.server_error = g_strdup_printf ("cannot start the %s server: %s",
+                                              server_names[s], error->message);
+        g_clear_error (&error);
+      }
+
+  g_printerr ("rabc-bench: latency...\n");
+  run_latency (&bench);
+  g_printerr ("rabc-bench: throughput...\n");
+  run_load (&bench);
+  g_printerr ("rabc-bench: scale...\n");
+  run_scale (&bench);
+
+  read_loadavg (bench.loadavg_end);
+
+  for (ServerKind s = 0; s < N_SERVERS; s++)
+    stop_server (&bench, s);
+
+  status = report (&bench);
+
+  remove_tmpdir (&bench);
+  bench_free (&bench);
+  return status;
+}
