@@ -255,6 +255,7 @@ client_disconnect (RabcClient   *self,
   g_autoptr(GError) pending_error = NULL;
   g_autoptr(GError) signal_error = NULL;
   Pending *pending;
+  GList *link;
 
   if (self->conn == NULL)
     return;
@@ -263,11 +264,10 @@ client_disconnect (RabcClient   *self,
 
   set_connection (self, NULL);
 
-  /* What was answered before the end is handed out as answered. */
-  hand_out_answers (self, emit);
-
   if (error != NULL)
     {
+      /* What was answered before the connection failed is handed out. */
+      hand_out_answers (self, emit);
       pending_error = g_error_copy (error);
       signal_error = g_error_copy (error);
     }
@@ -275,6 +275,15 @@ client_disconnect (RabcClient   *self,
     {
       pending_error = g_error_new (RABC_ERROR, RABC_ERROR_CLOSED,
                                    "the connection to %s was closed", self->socket_path);
+    }
+
+  /* After a local close, answers not handed out yet end like pending
+   * requests: nothing is delivered once close() has been called. */
+  while ((link = g_queue_pop_head_link (&self->answered)) != NULL)
+    {
+      pending = link->data;
+      pending_complete (self, pending, NULL, g_error_copy (pending_error));
+      pending_free (pending);
     }
 
   while ((pending = g_queue_pop_head (&self->pending)) != NULL)

@@ -1505,6 +1505,48 @@ test_sync_from_callbacks (Fixture       *fixture,
   rabc_test_peer_free (peer);
 }
 
+typedef struct {
+  RabcClient *client;
+  Request     requests[3];
+} CloseFromCallback;
+
+static void
+on_send_done_close (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  CloseFromCallback *data = user_data;
+
+  on_send_done (source, result, &data->requests[0]);
+  rabc_client_close (data->client);
+}
+
+static void
+test_close_from_callback (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  RabcTestServerThread *thread = rabc_test_server_thread_new (fixture->path);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  CloseFromCallback close_data = { client };
+
+  /* All three replies come in before the first callback, which closes the
+   * client: the other two are not delivered after that. */
+  rabc_client_send_async (client, "ping", NULL, on_send_done_close, &close_data);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &close_data.requests[1]);
+  rabc_client_send_async (client, "ping", NULL, on_send_done, &close_data.requests[2]);
+  g_usleep (100 * 1000);
+
+  for (guint i = 0; i < 3; i++)
+    rabc_test_wait_for (&close_data.requests[i].done, 5000);
+  g_assert_cmpstr (close_data.requests[0].reply, ==, "pong");
+  g_assert_error (close_data.requests[1].error, RABC_ERROR, RABC_ERROR_CLOSED);
+  g_assert_error (close_data.requests[2].error, RABC_ERROR, RABC_ERROR_CLOSED);
+  for (guint i = 0; i < 3; i++)
+    request_clear (&close_data.requests[i]);
+
+  rabc_test_server_thread_free (thread);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1549,6 +1591,7 @@ main (int   argc,
   ADD ("/rabc/server/socket-mode", test_server_socket_mode);
   ADD ("/rabc/client/auto-reconnect", test_auto_reconnect);
   ADD ("/rabc/client/sync-from-callbacks", test_sync_from_callbacks);
+  ADD ("/rabc/client/close-from-callback", test_close_from_callback);
   ADD ("/rabc/server/allowed-uids", test_server_allowed_uids);
   ADD ("/rabc/server/stop-answers-owed", test_server_stop_answers_owed);
 
