@@ -188,8 +188,8 @@ main (int   argc,
       return 1;
     }
 
-  g_debug ("listening on %s%s", rabc_server_get_socket_path (server),
-           activated_fd >= 0 ? " (socket activation)" : "");
+  if (activated_fd >= 0)
+    g_debug ("serving the socket passed by the service manager");
   g_main_loop_run (loop);
 
   g_source_remove (sigint_id);
