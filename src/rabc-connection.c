@@ -526,6 +526,33 @@ fill_address (struct sockaddr_un  *addr,
   return TRUE;
 }
 
+static int
+open_socket (GError **error)
+{
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+  if (fd < 0)
+    {
+      int errsv = errno;
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot create a socket: %s", g_strerror (errsv));
+    }
+  return fd;
+}
+
+/* Connects @fd without waiting. Returns 0, or the errno of connect(2). */
+static int
+connect_address (int                       fd,
+                 const struct sockaddr_un *addr)
+{
+  while (connect (fd, (const struct sockaddr *) addr, sizeof *addr) < 0)
+    {
+      if (errno != EINTR)
+        return errno;
+    }
+  return 0;
+}
+
 /*
  * rabc_socket_connect:
  *
@@ -542,27 +569,19 @@ rabc_socket_connect (const char  *path,
                      GError     **error)
 {
   struct sockaddr_un addr;
+  int errsv;
   int fd;
 
   if (!fill_address (&addr, path, error))
     return -1;
 
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd = open_socket (error);
   if (fd < 0)
+    return -1;
+
+  errsv = connect_address (fd, &addr);
+  if (errsv != 0)
     {
-      int errsv = errno;
-      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                   "cannot create a socket: %s", g_strerror (errsv));
-      return -1;
-    }
-
-  while (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
-    {
-      int errsv = errno;
-
-      if (errsv == EINTR)
-        continue;
-
       close (fd);
       if (errsv == EAGAIN)
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
@@ -598,28 +617,17 @@ rabc_socket_probe (const char  *path,
                    GError     **error)
 {
   struct sockaddr_un addr;
+  int errsv;
   int fd;
-  int errsv = 0;
 
   if (!fill_address (&addr, path, error))
     return RABC_SOCKET_UNKNOWN;
 
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd = open_socket (error);
   if (fd < 0)
-    {
-      errsv = errno;
-      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                   "cannot create a socket: %s", g_strerror (errsv));
-      return RABC_SOCKET_UNKNOWN;
-    }
+    return RABC_SOCKET_UNKNOWN;
 
-  while (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
-    {
-      errsv = errno;
-      if (errsv != EINTR)
-        break;
-      errsv = 0;
-    }
+  errsv = connect_address (fd, &addr);
   close (fd);
 
   switch (errsv)
@@ -657,14 +665,9 @@ rabc_socket_listen (const char  *path,
   if (!fill_address (&addr, path, error))
     return -1;
 
-  fd = socket (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  fd = open_socket (error);
   if (fd < 0)
-    {
-      int errsv = errno;
-      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                   "cannot create a socket: %s", g_strerror (errsv));
-      return -1;
-    }
+    return -1;
 
   if (fchmod (fd, mode & 0777) < 0 ||
       bind (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
