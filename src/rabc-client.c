@@ -149,6 +149,14 @@ static GSourceFuncs deadline_source_funcs = {
   .dispatch = deadline_source_dispatch,
 };
 
+/* When something started at @start (monotonic time) times out, or -1. */
+static gint64
+deadline_after (RabcClient *self,
+                gint64      start)
+{
+  return self->timeout > 0 ? start + (gint64) self->timeout * 1000 : -1;
+}
+
 static void
 pending_free (Pending *pending)
 {
@@ -470,9 +478,7 @@ client_send (RabcClient   *self,
   pending = g_new0 (Pending, 1);
   pending->kind = kind;
   pending->sent_time = g_get_monotonic_time ();
-  pending->deadline = self->timeout > 0
-                    ? pending->sent_time + (gint64) self->timeout * 1000
-                    : -1;
+  pending->deadline = deadline_after (self, pending->sent_time);
   g_queue_push_tail (&self->pending, pending);
   arm_deadline (self, kind == PENDING_SYNC ? -1 : pending->deadline);
 
@@ -499,19 +505,9 @@ on_ping (gpointer user_data)
 }
 
 static void
-destroy_source (GSource **source)
-{
-  if (*source == NULL)
-    return;
-
-  g_source_destroy (*source);
-  g_clear_pointer (source, g_source_unref);
-}
-
-static void
 restart_ping_timer (RabcClient *self)
 {
-  destroy_source (&self->ping_source);
+  rabc_clear_source (&self->ping_source);
 
   if (self->conn == NULL || self->ping_interval == 0)
     return;
@@ -527,8 +523,8 @@ static void
 set_connection (RabcClient     *self,
                 RabcConnection *conn)
 {
-  destroy_source (&self->io_source);
-  destroy_source (&self->deadline_source);
+  rabc_clear_source (&self->io_source);
+  rabc_clear_source (&self->deadline_source);
   if (self->conn != NULL)
     {
       /* Close now: a read in progress must stop delivering messages. */
@@ -566,7 +562,7 @@ client_connected (RabcClient *self,
 static void
 stop_reconnecting (RabcClient *self)
 {
-  destroy_source (&self->reconnect_source);
+  rabc_clear_source (&self->reconnect_source);
   self->reconnect_delay = 0;
 }
 
@@ -615,9 +611,7 @@ rabc_client_initable_init (GInitable     *initable,
                            GError       **error)
 {
   RabcClient *self = RABC_CLIENT (initable);
-  gint64 deadline = self->timeout > 0
-                  ? g_get_monotonic_time () + (gint64) self->timeout * 1000
-                  : -1;
+  gint64 deadline = deadline_after (self, g_get_monotonic_time ());
 
   if (self->initialized)
     {
@@ -751,9 +745,7 @@ rabc_client_async_initable_init_async (GAsyncInitable      *initable,
   self->initialized = TRUE;
 
   data = g_new0 (InitData, 1);
-  data->deadline = self->timeout > 0
-                 ? g_get_monotonic_time () + (gint64) self->timeout * 1000
-                 : -1;
+  data->deadline = deadline_after (self, g_get_monotonic_time ());
   g_task_set_task_data (task, data, g_free);
 
   init_attempt (task);

@@ -93,5 +93,7 @@ GSource        *rabc_fd_source_new              (int                        fd,
                                                  GIOCondition               events);
 void            rabc_fd_source_set_events       (GSource                   *source,
                                                  GIOCondition               events);
+/* Destroys *@source, if any, drops the reference and sets it to NULL. */
+void            rabc_clear_source               (GSource                  **source);
 
 G_END_DECLS

@@ -903,3 +903,13 @@ rabc_fd_source_set_events (GSource      *source,
   if (!self->blocked)
     g_source_modify_unix_fd (source, self->tag, events);
 }
+
+void
+rabc_clear_source (GSource **source)
+{
+  if (*source == NULL)
+    return;
+
+  g_source_destroy (*source);
+  g_clear_pointer (source, g_source_unref);
+}

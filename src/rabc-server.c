@@ -213,11 +213,7 @@ set_accepting (RabcServer *self,
 static void
 resume_accepting (RabcServer *self)
 {
-  if (self->accept_retry_source != NULL)
-    {
-      g_source_destroy (self->accept_retry_source);
-      g_clear_pointer (&self->accept_retry_source, g_source_unref);
-    }
+  rabc_clear_source (&self->accept_retry_source);
   if (self->listen_fd >= 0)
     set_accepting (self, TRUE);
 }
@@ -455,13 +451,8 @@ server_stop (RabcServer *self,
 
   g_object_ref (self);
 
-  if (self->accept_retry_source != NULL)
-    {
-      g_source_destroy (self->accept_retry_source);
-      g_clear_pointer (&self->accept_retry_source, g_source_unref);
-    }
-  g_source_destroy (self->epoll_source);
-  g_clear_pointer (&self->epoll_source, g_source_unref);
+  rabc_clear_source (&self->accept_retry_source);
+  rabc_clear_source (&self->epoll_source);
 
   remove_socket_file (self);
   close (self->listen_fd);
