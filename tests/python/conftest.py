@@ -371,3 +371,30 @@ def raw_server(sock_dir):
 
     for server in servers:
         server.close()
+
+
+def send_async_and_wait(loop, client, message, cancellable=None):
+    """Sends @message with send_async; returns the reply or the GLib.Error."""
+    results = []
+
+    def on_reply(client, result):
+        try:
+            results.append(client.send_finish(result))
+        except GLib.Error as error:
+            results.append(error)
+
+    client.send_async(message, cancellable, on_reply)
+    loop.run_until(lambda: results)
+    return results[0]
+
+
+def send_sync_or_async(loop, client, message, mode):
+    """Sends @message with send_sync or send_async, as @mode says; returns
+    the GLib.Error it fails with."""
+    if mode == 'sync':
+        with pytest.raises(GLib.Error) as excinfo:
+            client.send_sync(message, None)
+        return excinfo.value
+    error = send_async_and_wait(loop, client, message)
+    assert isinstance(error, GLib.Error), error
+    return error

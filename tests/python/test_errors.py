@@ -11,27 +11,13 @@ import pytest
 from gi.repository import Gio, GLib, Rabc
 
 from conftest import (MAX_SOCKET_PATH, WAIT_TIMEOUT, assert_rabc_error, echo_handler,
-                      encode_frame, read_frame, reply_handler, silent_handler)
+                      encode_frame, read_frame, reply_handler, silent_handler,
+                      send_async_and_wait, send_sync_or_async)
 
 
 def assert_cancelled(error):
     assert error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED), \
         f'expected G_IO_ERROR_CANCELLED, got {error.domain} {error.code}: {error.message}'
-
-
-def send_async_and_wait(loop, client, message, cancellable=None):
-    """Sends @message with send_async; returns the reply or the GLib.Error."""
-    results = []
-
-    def on_reply(client, result):
-        try:
-            results.append(client.send_finish(result))
-        except GLib.Error as error:
-            results.append(error)
-
-    client.send_async(message, cancellable, on_reply)
-    loop.run_until(lambda: results)
-    return results[0]
 
 
 def socket_path_of_length(directory, length):
@@ -102,14 +88,7 @@ def test_ipc_connection_for_pending_request_when_the_daemon_goes(raw_server, loo
     closed = []
     client.connect('closed', lambda client, error: closed.append(error))
 
-    if mode == 'sync':
-        with pytest.raises(GLib.Error) as excinfo:
-            client.send_sync('ping', None)
-        error = excinfo.value
-    else:
-        error = send_async_and_wait(loop, client, 'ping')
-
-    assert isinstance(error, GLib.Error), error
+    error = send_sync_or_async(loop, client, 'ping', mode)
     assert_rabc_error(error, Rabc.Error.IPC_CONNECTION)
     loop.run_until(lambda: closed)
     assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
@@ -224,14 +203,7 @@ def test_invalid_data_for_a_reply_that_is_not_utf8(raw_server, loop, mode):
     closed = []
     client.connect('closed', lambda client, error: closed.append(error))
 
-    if mode == 'sync':
-        with pytest.raises(GLib.Error) as excinfo:
-            client.send_sync('ping', None)
-        error = excinfo.value
-    else:
-        error = send_async_and_wait(loop, client, 'ping')
-
-    assert isinstance(error, GLib.Error), error
+    error = send_sync_or_async(loop, client, 'ping', mode)
     assert_rabc_error(error, Rabc.Error.INVALID_DATA)
     assert 'UTF-8' in error.message
     loop.run_until(lambda: closed)

@@ -15,7 +15,7 @@ import subprocess
 import pytest
 from gi.repository import GLib, Rabc
 
-from conftest import assert_rabc_error, encode_frame, required_env
+from conftest import assert_rabc_error, encode_frame, required_env, send_async_and_wait
 
 
 @pytest.fixture
@@ -41,21 +41,6 @@ def new_client(loop, path, **properties):
     loop.run_until(lambda: results)
     assert results == [True]
     return client
-
-
-def send(loop, client, message):
-    """Sends @message with send_async; returns the reply or the GLib.Error."""
-    results = []
-
-    def on_reply(client, result):
-        try:
-            results.append(client.send_finish(result))
-        except GLib.Error as error:
-            results.append(error)
-
-    client.send_async(message, None, on_reply)
-    loop.run_until(lambda: results)
-    return results[0]
 
 
 def test_start_listens_and_stop_removes_the_socket(server_path):
@@ -94,7 +79,7 @@ def test_client_round_trip(server, loop):
     server.connect('notify::n-clients', lambda server, pspec: n_clients.append(server.props.n_clients))
 
     client = new_client(loop, server.props.socket_path, ping_interval=0)
-    assert send(loop, client, 'hello \u2713') == 'pong'
+    assert send_async_and_wait(loop, client, 'hello \u2713') == 'pong'
 
     assert connected == [1]
     assert received == ['hello \u2713']
@@ -111,8 +96,8 @@ def test_custom_reply(server, loop):
     server.props.reply = 'custom reply \u2713'
     client = new_client(loop, server.props.socket_path, ping_interval=0)
 
-    assert send(loop, client, 'ping') == 'custom reply \u2713'
-    assert send(loop, client, '') == 'custom reply \u2713'
+    assert send_async_and_wait(loop, client, 'ping') == 'custom reply \u2713'
+    assert send_async_and_wait(loop, client, '') == 'custom reply \u2713'
     client.close()
 
 
@@ -137,7 +122,7 @@ def test_many_clients(server, loop):
     loop.run_until(lambda: server.props.n_clients == 5)
 
     for client in clients:
-        assert send(loop, client, 'ping') == 'pong'
+        assert send_async_and_wait(loop, client, 'ping') == 'pong'
 
     for client in clients[:2]:
         client.close()
@@ -173,7 +158,7 @@ def test_stop_from_a_signal_handler(server_path, loop):
     server.connect('message-received', lambda server, message: server.stop())
     client = new_client(loop, server_path, ping_interval=0)
 
-    error = send(loop, client, 'stop, please')
+    error = send_async_and_wait(loop, client, 'stop, please')
 
     assert isinstance(error, GLib.Error), error
     assert_rabc_error(error, Rabc.Error.IPC_CONNECTION)
@@ -195,7 +180,7 @@ def test_restart_after_stop(server_path, loop):
     server.start()
 
     client = new_client(loop, server_path, ping_interval=0)
-    assert send(loop, client, 'ping') == 'pong'
+    assert send_async_and_wait(loop, client, 'ping') == 'pong'
     client.close()
     server.stop()
 
@@ -207,7 +192,7 @@ def test_start_replaces_a_stale_socket(server_path, loop):
 
     assert server.start() is True
     client = new_client(loop, server_path, ping_interval=0)
-    assert send(loop, client, 'ping') == 'pong'
+    assert send_async_and_wait(loop, client, 'ping') == 'pong'
     client.close()
     server.stop()
 
@@ -236,13 +221,13 @@ def test_a_client_over_the_limit_is_disconnected_and_others_are_served(server_pa
     rude.connect('closed', lambda client, error: closed.append(error))
 
     # The client's own limit is larger: the server is the one to refuse.
-    error = send(loop, rude, 'x' * 16)
+    error = send_async_and_wait(loop, rude, 'x' * 16)
 
     assert isinstance(error, GLib.Error), error
     assert_rabc_error(error, Rabc.Error.IPC_CONNECTION)
     loop.run_until(lambda: closed)
     assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
-    assert send(loop, polite, 'x' * 15) == 'pong'
+    assert send_async_and_wait(loop, polite, 'x' * 15) == 'pong'
     assert server.props.n_clients == 1
     polite.close()
     server.stop()
@@ -262,7 +247,7 @@ def test_a_client_sending_bad_utf8_is_disconnected_and_others_are_served(server,
         assert rude.recv(64) == b'', 'the server answered a message that is not UTF-8'
 
     assert received == []
-    assert send(loop, polite, 'ping') == 'pong'
+    assert send_async_and_wait(loop, polite, 'ping') == 'pong'
     polite.close()
 
 
@@ -310,7 +295,7 @@ def test_allowed_uids_from_python(loop, server_path):
 
         server.add_allowed_uid(os.getuid())
         client = new_client(loop, server_path, ping_interval=0)
-        assert send(loop, client, 'ping') == 'pong'
+        assert send_async_and_wait(loop, client, 'ping') == 'pong'
     finally:
         server.stop()
 
@@ -331,7 +316,7 @@ def test_start_with_socket_fd_from_python(loop, server_path):
     server.start_with_socket_fd(listener.detach())
     assert server.props.socket_path == server_path
     client = new_client(loop, server_path, ping_interval=0)
-    assert send(loop, client, 'ping') == 'pong'
+    assert send_async_and_wait(loop, client, 'ping') == 'pong'
     server.stop()
     # The socket file belongs to whoever made it.
     assert os.lstat(server_path).st_ino == inode
