@@ -1088,6 +1088,21 @@ json_number (GString *out,
     g_string_append_printf (out, "%.6g", value);
 }
 
+/* Ends the JSON object of one case: its error, or null, then a comma
+ * unless it is the @last of its list. */
+static void
+json_case_end (GString    *out,
+               const char *error,
+               gboolean    last)
+{
+  g_string_append (out, ", \"error\": ");
+  if (error != NULL)
+    json_string (out, error);
+  else
+    g_string_append (out, "null");
+  g_string_append_printf (out, "}%s\n", last ? "" : ",");
+}
+
 static int
 report (Bench *bench)
 {
@@ -1190,13 +1205,7 @@ report (Bench *bench)
           }
         g_string_append (json, "], \"result\": ");
         json_string (json, verdict_names[verdict]);
-        g_string_append (json, ", \"error\": ");
-        if (c->error)
-          json_string (json, c->error);
-        else
-          g_string_append (json, "null");
-        g_string_append_printf (json, "}%s\n",
-                                k == N_CLIENTS - 1 && s == N_SERVERS - 1 ? "" : ",");
+        json_case_end (json, c->error, k == N_CLIENTS - 1 && s == N_SERVERS - 1);
       }
   g_string_append (json, "  ],\n");
 
@@ -1266,13 +1275,7 @@ report (Bench *bench)
         json_number (json, loadgen_cpu);
         g_string_append (json, ", \"result\": ");
         json_string (json, verdict_names[verdict]);
-        g_string_append (json, ", \"error\": ");
-        if (c->error)
-          json_string (json, c->error);
-        else
-          g_string_append (json, "null");
-        g_string_append_printf (json, "}%s\n",
-                                i == N_LOAD_SIZES - 1 && s == N_SERVERS - 1 ? "" : ",");
+        json_case_end (json, c->error, i == N_LOAD_SIZES - 1 && s == N_SERVERS - 1);
       }
   g_string_append (json, "  ],\n");
 
