@@ -242,16 +242,21 @@ pause_accepting (RabcServer *self)
 }
 
 static gboolean
+is_listed (RabcServer *self,
+           guint       uid)
+{
+  for (guint i = 0; i < self->allowed_uids->len; i++)
+    if (g_array_index (self->allowed_uids, guint, i) == uid)
+      return TRUE;
+  return FALSE;
+}
+
+/* With no user listed, every user that can open the socket file may. */
+static gboolean
 is_allowed (RabcServer *self,
             uid_t       uid)
 {
-  if (self->allowed_uids->len == 0)
-    return TRUE;
-
-  for (guint i = 0; i < self->allowed_uids->len; i++)
-    if (g_array_index (self->allowed_uids, guint, i) == (guint) uid)
-      return TRUE;
-  return FALSE;
+  return self->allowed_uids->len == 0 || is_listed (self, uid);
 }
 
 static void
@@ -1052,7 +1057,7 @@ rabc_server_add_allowed_uid (RabcServer *self,
 {
   g_return_if_fail (RABC_IS_SERVER (self));
 
-  if (!is_allowed (self, uid) || self->allowed_uids->len == 0)
+  if (!is_listed (self, uid))
     g_array_append_val (self->allowed_uids, uid);
 }
 
