@@ -11,6 +11,8 @@
 #include "rabc-connection-private.h"
 #include "rabc-defaults.h"
 #include "rabc-error.h"
+#include "rabc-fd-source-private.h"
+#include "rabc-socket-private.h"
 
 /**
  * RabcClient:

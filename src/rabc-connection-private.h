@@ -62,38 +62,4 @@ gboolean        rabc_connection_iterate_sync    (RabcConnection            *conn
                                                  GError                   **error);
 void            rabc_connection_close           (RabcConnection            *conn);
 
-/* Sockets. */
-int             rabc_socket_connect             (const char                *path,
-                                                 GError                   **error);
-typedef enum {
-  RABC_SOCKET_LISTENING,
-  RABC_SOCKET_STALE,
-  RABC_SOCKET_UNKNOWN,
-} RabcSocketState;
-
-RabcSocketState rabc_socket_probe               (const char                *path,
-                                                 GError                   **error);
-int             rabc_socket_listen              (const char                *path,
-                                                 guint                      mode,
-                                                 GError                   **error);
-char           *rabc_socket_check_listener      (int                        fd,
-                                                 GError                   **error);
-gboolean        rabc_socket_get_peer            (int                        fd,
-                                                 pid_t                     *pid,
-                                                 uid_t                     *uid);
-int             rabc_socket_accept              (int                        listen_fd,
-                                                 GError                   **error);
-
-/* A GSource watching one file descriptor; its callback is a
- * RabcFdSourceFunc. */
-typedef gboolean (*RabcFdSourceFunc) (GIOCondition condition,
-                                      gpointer     user_data);
-
-GSource        *rabc_fd_source_new              (int                        fd,
-                                                 GIOCondition               events);
-void            rabc_fd_source_set_events       (GSource                   *source,
-                                                 GIOCondition               events);
-/* Destroys *@source, if any, drops the reference and sets it to NULL. */
-void            rabc_clear_source               (GSource                  **source);
-
 G_END_DECLS

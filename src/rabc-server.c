@@ -14,7 +14,9 @@
 #include "rabc-connection-private.h"
 #include "rabc-defaults.h"
 #include "rabc-error.h"
+#include "rabc-fd-source-private.h"
 #include "rabc-frame-private.h"
+#include "rabc-socket-private.h"
 #include "rabc-server.h"
 
 /**
