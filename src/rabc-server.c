@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rabc-connection-private.h"
@@ -16,6 +15,7 @@
 #include "rabc-error.h"
 #include "rabc-fd-source-private.h"
 #include "rabc-frame-private.h"
+#include "rabc-socket-file-private.h"
 #include "rabc-socket-private.h"
 #include "rabc-server.h"
 
@@ -32,10 +32,11 @@
  * never delays the others; a client that breaks the protocol is
  * disconnected with a log message.
  *
- * The server is careful with the socket file: it refuses to start while
- * another server answers on the path, replaces a stale socket file left by
- * a server that is gone, never removes anything that is not a socket, and
- * removes its own socket file when it stops.
+ * The server is careful with the socket file: it holds a lock file beside
+ * it, refuses to start while another server holds that lock or answers on
+ * the path, replaces a stale socket file left by a server that is gone,
+ * never removes anything that is not a socket, and removes its own socket
+ * file and lock file when it stops.
  */
 
 struct _RabcServer {
@@ -49,11 +50,9 @@ struct _RabcServer {
 
   GMainContext *context;
   int           listen_fd;
-  /* Set when the socket came from a service manager, which owns the file. */
-  gboolean      adopted;
+  /* NULL when the socket came from a service manager, which owns the file. */
+  RabcSocketFile *socket_file;
   int           epoll_fd;
-  dev_t         socket_dev;
-  ino_t         socket_ino;
   GSource      *epoll_source;
   GSource      *accept_retry_source;
   gboolean      accept_paused;
@@ -361,71 +360,6 @@ on_epoll (GIOCondition condition,
   return G_SOURCE_CONTINUE;
 }
 
-/* Makes the socket path free to bind, or says why it is not. */
-static gboolean
-prepare_socket_path (RabcServer  *self,
-                     GError     **error)
-{
-  struct stat st;
-
-  if (lstat (self->socket_path, &st) < 0)
-    {
-      int errsv = errno;
-
-      if (errsv == ENOENT)
-        return TRUE;
-      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
-                   "cannot use %s: %s", self->socket_path, g_strerror (errsv));
-      return FALSE;
-    }
-
-  if (!S_ISSOCK (st.st_mode))
-    {
-      g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
-                   "%s exists and is not a socket; refusing to replace it",
-                   self->socket_path);
-      return FALSE;
-    }
-
-  switch (rabc_socket_probe (self->socket_path, error))
-    {
-    case RABC_SOCKET_LISTENING:
-      g_set_error (error, RABC_ERROR, RABC_ERROR_ADDRESS_IN_USE,
-                   "a server is already listening on %s", self->socket_path);
-      return FALSE;
-
-    case RABC_SOCKET_STALE:
-      g_debug ("replacing the stale socket file %s", self->socket_path);
-      if (unlink (self->socket_path) < 0 && errno != ENOENT)
-        {
-          int errsv = errno;
-          g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
-                       "cannot remove the stale socket file %s: %s",
-                       self->socket_path, g_strerror (errsv));
-          return FALSE;
-        }
-      return TRUE;
-
-    case RABC_SOCKET_UNKNOWN:
-    default:
-      return FALSE;
-    }
-}
-
-/* Removes the socket file only if it is still the one this server made. */
-static void
-remove_socket_file (RabcServer *self)
-{
-  struct stat st;
-
-  if (!self->adopted &&
-      lstat (self->socket_path, &st) == 0 &&
-      S_ISSOCK (st.st_mode) &&
-      st.st_dev == self->socket_dev &&
-      st.st_ino == self->socket_ino)
-    unlink (self->socket_path);
-}
-
 /* Answers what the clients have already sent and writes what is owed to
  * them, as far as that goes without blocking, so that stopping loses no
  * reply to a request the server has received. */
@@ -461,7 +395,7 @@ server_stop (RabcServer *self,
   rabc_clear_source (&self->accept_retry_source);
   rabc_clear_source (&self->epoll_source);
 
-  remove_socket_file (self);
+  g_clear_pointer (&self->socket_file, rabc_socket_file_release);
   close (self->listen_fd);
   self->listen_fd = -1;
 
@@ -786,7 +720,7 @@ serve (RabcServer  *self,
 
       g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
                    "cannot watch %s: %s", self->socket_path, g_strerror (errsv));
-      remove_socket_file (self);
+      g_clear_pointer (&self->socket_file, rabc_socket_file_release);
       close (self->listen_fd);
       self->listen_fd = -1;
       if (self->epoll_fd >= 0)
@@ -814,10 +748,15 @@ serve (RabcServer  *self,
  * [property@Rabc.Server:socket-mode] and starts serving on the
  * thread-default main context.
  *
+ * The server owns the path through a lock file beside the socket, the
+ * path with `.lock` appended, which it holds with `flock()` until it stops:
+ * of several servers started at once on one path, exactly one binds it.
+ *
  * Fails with %RABC_ERROR_ADDRESS_IN_USE when a server already answers on
- * the path, and with %RABC_ERROR_INVALID_ARGUMENT when the path exists and
- * is not a socket (a symbolic link included), or is too long. A socket file
- * nobody listens on is replaced.
+ * the path or holds its lock, and with %RABC_ERROR_INVALID_ARGUMENT when
+ * the path exists and is not a socket (a symbolic link included), when
+ * the lock file cannot be opened or is not a regular file, or when the
+ * path is too long. A socket file nobody listens on is replaced.
  *
  * Returns: `TRUE` when listening, `FALSE` with @error set
  */
@@ -825,25 +764,17 @@ gboolean
 rabc_server_start (RabcServer  *self,
                    GError     **error)
 {
-  struct stat st;
   int fd;
 
   g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!check_can_start (self, error) || !prepare_socket_path (self, error))
+  if (!check_can_start (self, error))
     return FALSE;
 
-  fd = rabc_socket_listen (self->socket_path, self->socket_mode, error);
-  if (fd < 0)
+  self->socket_file = rabc_socket_file_bind (self->socket_path, self->socket_mode, &fd, error);
+  if (self->socket_file == NULL)
     return FALSE;
-
-  self->adopted = FALSE;
-  if (lstat (self->socket_path, &st) == 0)
-    {
-      self->socket_dev = st.st_dev;
-      self->socket_ino = st.st_ino;
-    }
 
   return serve (self, fd, error);
 }
@@ -889,7 +820,6 @@ rabc_server_start_with_socket_fd (RabcServer  *self,
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SOCKET_PATH]);
     }
 
-  self->adopted = TRUE;
   return serve (self, fd, error);
 }
 

@@ -10,6 +10,8 @@
 
 G_BEGIN_DECLS
 
+gboolean        rabc_socket_check_path          (const char                *path,
+                                                 GError                   **error);
 int             rabc_socket_connect             (const char                *path,
                                                  GError                   **error);
 typedef enum {

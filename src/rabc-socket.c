@@ -47,6 +47,20 @@ fill_address (struct sockaddr_un  *addr,
   return TRUE;
 }
 
+/*
+ * rabc_socket_check_path:
+ *
+ * Checks that @path can name a Unix socket: not empty, and short enough.
+ */
+gboolean
+rabc_socket_check_path (const char  *path,
+                        GError     **error)
+{
+  struct sockaddr_un addr;
+
+  return fill_address (&addr, path, error);
+}
+
 static int
 open_socket (GError **error)
 {

@@ -4,7 +4,9 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1132,7 +1134,8 @@ test_socket_file_live (Fixture       *fixture,
   g_assert_false (rabc_server_start (second, &error));
   g_assert_error (error, RABC_ERROR, RABC_ERROR_ADDRESS_IN_USE);
   {
-    g_autofree char *expected = g_strdup_printf ("a server is already listening on %s", fixture->path);
+    g_autofree char *expected = g_strdup_printf ("a server is already listening on %s, or starting: it holds %s.lock",
+                                                 fixture->path, fixture->path);
     g_assert_cmpstr (error->message, ==, expected);
   }
   g_clear_object (&second);
@@ -1231,6 +1234,55 @@ test_socket_file_replaced (Fixture       *fixture,
   rabc_server_stop (server);
   g_assert_true (g_file_get_contents (fixture->path, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "theirs");
+}
+
+static void
+test_socket_file_lock (Fixture       *fixture,
+                       gconstpointer  data)
+{
+  g_autofree char *lock_path = g_strconcat (fixture->path, ".lock", NULL);
+  g_autofree char *target = g_build_filename (fixture->dir, "target", NULL);
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  g_autoptr(RabcServer) second = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *contents = NULL;
+  int fd;
+
+  /* The lock file exists while the server runs, and goes with it. */
+  g_assert_true (g_file_test (lock_path, G_FILE_TEST_IS_REGULAR));
+  rabc_server_stop (server);
+  g_assert_false (g_file_test (lock_path, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+
+  /* Whoever holds the lock owns the path, even before it has a socket:
+   * the server neither probes nor binds, and leaves the lock file. */
+  fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (flock (fd, LOCK_EX), ==, 0);
+  second = rabc_server_new (fixture->path);
+  g_assert_false (rabc_server_start (second, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_ADDRESS_IN_USE);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+  g_assert_true (g_file_test (lock_path, G_FILE_TEST_IS_REGULAR));
+  g_clear_error (&error);
+
+  /* A lock file left by a server that is gone is no obstacle. */
+  close (fd);
+  g_assert_true (rabc_server_start (second, &error));
+  g_assert_no_error (error);
+  rabc_server_stop (second);
+  g_assert_false (g_file_test (lock_path, G_FILE_TEST_EXISTS));
+
+  /* A symbolic link in place of the lock file is not followed. */
+  g_assert_true (g_file_set_contents (target, "precious", -1, NULL));
+  g_assert_cmpint (symlink (target, lock_path), ==, 0);
+  g_assert_false (rabc_server_start (second, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "symbolic link"));
+  g_assert_true (g_file_get_contents (target, &contents, NULL, NULL));
+  g_assert_cmpstr (contents, ==, "precious");
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+  g_unlink (lock_path);
 }
 
 static void
@@ -1587,6 +1639,7 @@ main (int   argc,
   ADD ("/rabc/server/socket-file/stale", test_socket_file_stale);
   ADD ("/rabc/server/socket-file/not-socket", test_socket_file_not_socket);
   ADD ("/rabc/server/socket-file/replaced", test_socket_file_replaced);
+  ADD ("/rabc/server/socket-file/lock", test_socket_file_lock);
   ADD ("/rabc/server/start-with-socket-fd", test_server_start_with_socket_fd);
   ADD ("/rabc/server/socket-mode", test_server_socket_mode);
   ADD ("/rabc/client/auto-reconnect", test_auto_reconnect);

@@ -332,8 +332,8 @@ test_rabcd_already_running (Fixture       *fixture,
   const char *argv[] = { tool ("RABCD"), "--socket", fixture->path, NULL };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
-  g_autofree char *expected = g_strdup_printf ("rabcd: a server is already listening on %s\n",
-                                               fixture->path);
+  g_autofree char *expected = g_strdup_printf ("rabcd: a server is already listening on %s, or starting: "
+                                               "it holds %s.lock\n", fixture->path, fixture->path);
 
   g_assert_cmpint (run (argv, &out, &err), ==, 1);
   g_assert_cmpstr (err, ==, expected);
