@@ -21,13 +21,17 @@ typedef gboolean (*RabcFrameFunc) (const char *text,
                                    gpointer    user_data);
 
 typedef struct {
-  gsize  max_size;
-  guint8 header[RABC_FRAME_HEADER_SIZE];
-  guint  header_len;
-  /* The frame being collected across inputs, or NULL between frames. */
-  char  *payload;
-  gsize  payload_len;
-  gsize  payload_filled;
+  gsize    max_size;
+  guint8   header[RABC_FRAME_HEADER_SIZE];
+  guint    header_len;
+  /* A frame whose header is decoded and whose payload is being collected
+   * across inputs.  Its buffer grows as the bytes arrive, never to more
+   * than the frame's length: a header alone costs nothing. */
+  gboolean in_payload;
+  char    *payload;
+  gsize    payload_len;
+  gsize    payload_filled;
+  gsize    payload_allocated;
 } RabcFrameDecoder;
 
 gboolean rabc_frame_check            (const char        *text,
@@ -48,5 +52,7 @@ gboolean rabc_frame_decoder_feed     (RabcFrameDecoder  *self,
                                       gpointer           user_data,
                                       GError           **error);
 gboolean rabc_frame_decoder_is_idle  (const RabcFrameDecoder *self);
+gsize    rabc_frame_decoder_get_allocated (const RabcFrameDecoder *self);
+gsize    rabc_frame_decoder_get_missing   (const RabcFrameDecoder *self);
 
 G_END_DECLS

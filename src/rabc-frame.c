@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include <gio/gio.h>
+
 #include "rabc-error.h"
 #include "rabc-frame-private.h"
 
@@ -113,14 +115,31 @@ rabc_frame_decoder_clear (RabcFrameDecoder *self)
 {
   g_clear_pointer (&self->payload, g_free);
   self->header_len = 0;
+  self->in_payload = FALSE;
   self->payload_len = 0;
   self->payload_filled = 0;
+  self->payload_allocated = 0;
 }
 
 gboolean
 rabc_frame_decoder_is_idle (const RabcFrameDecoder *self)
 {
-  return self->header_len == 0 && self->payload == NULL;
+  return self->header_len == 0 && !self->in_payload;
+}
+
+/* The bytes the decoder holds in memory for a frame split across inputs. */
+gsize
+rabc_frame_decoder_get_allocated (const RabcFrameDecoder *self)
+{
+  return self->payload_allocated;
+}
+
+/* How many bytes the frame being collected still lacks; 0 between frames
+ * and within a header, where the next frame's length is not known. */
+gsize
+rabc_frame_decoder_get_missing (const RabcFrameDecoder *self)
+{
+  return self->in_payload ? self->payload_len - self->payload_filled : 0;
 }
 
 static gboolean
@@ -138,14 +157,47 @@ deliver (const char    *text,
   return TRUE;
 }
 
+/* Makes room for @needed bytes of the payload being collected: the buffer
+ * at least doubles each time, so that collecting costs a linear number of
+ * copies, but never exceeds the frame.  The size comes from the peer, so a
+ * failed allocation is an error of this frame, not an abort. */
+static gboolean
+reserve_payload (RabcFrameDecoder  *self,
+                 gsize              needed,
+                 GError           **error)
+{
+  gsize size;
+  char *payload;
+
+  if (needed <= self->payload_allocated)
+    return TRUE;
+
+  size = MIN (self->payload_len, MAX (needed, 2 * self->payload_allocated));
+  payload = g_try_realloc (self->payload, size);
+  if (payload == NULL)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+                   "out of memory for a message of %" G_GSIZE_FORMAT " bytes: "
+                   "cannot allocate %" G_GSIZE_FORMAT " bytes",
+                   self->payload_len, size);
+      return FALSE;
+    }
+
+  self->payload = payload;
+  self->payload_allocated = size;
+  return TRUE;
+}
+
 /*
  * rabc_frame_decoder_feed:
  *
  * Decodes @len bytes of input, which may hold any part of any number of
  * frames.  Complete frames that lie whole in @data are passed to @func
- * without a copy; only a frame split across inputs is collected.
+ * without a copy; only a frame split across inputs is collected, in a
+ * buffer that grows as its bytes arrive.
  *
- * Returns: FALSE with @error set when the input breaks the protocol; the
+ * Returns: FALSE with @error set when the input breaks the protocol, or
+ *   when the memory for a frame cannot be had (G_IO_ERROR_NO_SPACE); the
  *   decoder must then not be fed again.
  */
 gboolean
@@ -164,12 +216,16 @@ rabc_frame_decoder_feed (RabcFrameDecoder  *self,
     {
       guint64 frame_len;
 
-      if (self->payload != NULL)
+      if (self->in_payload)
         {
           gsize take = MIN (self->payload_len - self->payload_filled, (gsize) (end - p));
           g_autofree char *payload = NULL;
           gsize payload_len;
 
+          if (take == 0)
+            break;
+          if (!reserve_payload (self, self->payload_filled + take, error))
+            return FALSE;
           memcpy (self->payload + self->payload_filled, p, take);
           self->payload_filled += take;
           p += take;
@@ -179,7 +235,8 @@ rabc_frame_decoder_feed (RabcFrameDecoder  *self,
           /* Detach first: @func may re-enter the receiver. */
           payload = g_steal_pointer (&self->payload);
           payload_len = self->payload_len;
-          self->payload_len = self->payload_filled = 0;
+          self->in_payload = FALSE;
+          self->payload_len = self->payload_filled = self->payload_allocated = 0;
           if (!deliver (payload, payload_len, func, user_data, &keep_going, error))
             return FALSE;
           continue;
@@ -218,9 +275,9 @@ rabc_frame_decoder_feed (RabcFrameDecoder  *self,
         }
       else
         {
+          self->in_payload = TRUE;
           self->payload_len = frame_len;
           self->payload_filled = 0;
-          self->payload = g_malloc (frame_len);
         }
     }
 

@@ -125,6 +125,62 @@ test_frame_byte_at_a_time (void)
   g_ptr_array_unref (collector.messages);
 }
 
+/* A header announces a frame: nothing is allocated for it until its bytes
+ * arrive, and then never much more than what arrived. */
+static void
+test_frame_grows_as_bytes_arrive (void)
+{
+  const gsize len = 1024 * 1024 - 1;
+  g_autofree char *text = g_malloc (len);
+  g_autoptr(GRand) rand = g_rand_new_with_seed (42);
+  g_autoptr(GError) error = NULL;
+  guint64 header = len;
+  RabcFrameDecoder decoder;
+  Collector collector;
+  gsize fed = 0;
+
+  for (gsize i = 0; i < len; i++)
+    text[i] = 'a' + i % 26;
+
+  collector_init (&collector);
+  rabc_frame_decoder_init (&decoder, 1024 * 1024);
+  g_assert_true (rabc_frame_decoder_feed (&decoder, (const guint8 *) &header, sizeof header,
+                                          collect, &collector, &error));
+  g_assert_false (rabc_frame_decoder_is_idle (&decoder));
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+  g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, len);
+
+  /* Pieces of 1 byte to 8 KiB: the buffer holds what came, less than
+   * twice that, and never more than the frame. */
+  while (fed < len)
+    {
+      gsize piece = MIN (len - fed, (gsize) g_rand_int_range (rand, 1, 8193));
+      gsize allocated;
+
+      g_assert_true (rabc_frame_decoder_feed (&decoder, (const guint8 *) text + fed, piece,
+                                              collect, &collector, &error));
+      fed += piece;
+      if (fed == len)
+        break;
+      allocated = rabc_frame_decoder_get_allocated (&decoder);
+      g_assert_cmpuint (allocated, >=, fed);
+      g_assert_cmpuint (allocated, <, 2 * fed);
+      g_assert_cmpuint (allocated, <=, len);
+      g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, len - fed);
+    }
+  g_assert_no_error (error);
+
+  /* Delivered whole, and the buffer went with it. */
+  g_assert_cmpuint (collector.messages->len, ==, 1);
+  assert_message (&collector, 0, text, len);
+  g_assert_true (rabc_frame_decoder_is_idle (&decoder));
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+  g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, 0);
+
+  rabc_frame_decoder_clear (&decoder);
+  g_ptr_array_unref (collector.messages);
+}
+
 static void
 test_frame_many_per_read (void)
 {
@@ -318,6 +374,7 @@ main (int   argc,
   g_test_add_func ("/rabc/frame/layout", test_frame_layout);
   g_test_add_func ("/rabc/frame/every-split", test_frame_every_split);
   g_test_add_func ("/rabc/frame/byte-at-a-time", test_frame_byte_at_a_time);
+  g_test_add_func ("/rabc/frame/grows-as-bytes-arrive", test_frame_grows_as_bytes_arrive);
   g_test_add_func ("/rabc/frame/many-per-read", test_frame_many_per_read);
   g_test_add_func ("/rabc/frame/zero-length", test_frame_zero_length);
   g_test_add_func ("/rabc/frame/max-size", test_frame_max_size);
