@@ -43,14 +43,20 @@ int             rabc_connection_get_fd          (RabcConnection            *conn
 gpointer        rabc_connection_get_user_data   (RabcConnection            *conn);
 gboolean        rabc_connection_is_closed       (RabcConnection            *conn);
 gsize           rabc_connection_get_queued      (RabcConnection            *conn);
+gsize           rabc_connection_get_allocated   (RabcConnection            *conn);
+gboolean        rabc_connection_is_mid_frame    (RabcConnection            *conn);
+guint64         rabc_connection_get_bytes_moved (RabcConnection            *conn);
 void            rabc_connection_set_max_message_size (RabcConnection       *conn,
                                                  gsize                      max_message_size);
+void            rabc_connection_set_read_policy (RabcConnection            *conn,
+                                                 gsize                      read_size,
+                                                 gsize                      output_limit);
 
 gboolean        rabc_connection_queue_message   (RabcConnection            *conn,
                                                  const char                *text,
                                                  gsize                      len,
                                                  GError                   **error);
-void            rabc_connection_queue_frames    (RabcConnection            *conn,
+gboolean        rabc_connection_queue_frames    (RabcConnection            *conn,
                                                  const guint8              *frames,
                                                  gsize                      len);
 gboolean        rabc_connection_flush           (RabcConnection            *conn);

@@ -16,9 +16,23 @@
 #include "rabc-error.h"
 #include "rabc-frame-private.h"
 
-/* Bytes read per read(2).  Whole frames are decoded straight from this
- * buffer, so it lives on the stack and idle connections cost nothing. */
+/* The most bytes one handle_io() reads.  Whole frames are decoded straight
+ * from this buffer, so it lives on the stack and idle connections cost
+ * nothing. */
 #define READ_CHUNK_SIZE (64 * 1024)
+/* A drained output buffer this large is freed rather than kept. */
+#define OUTPUT_KEEP_SIZE 4096
+
+/* Output not yet written: the bytes from @start to @end of @data.  Written
+ * bytes are released as they go: the rest moves to the front once the
+ * written part is the larger, and the buffer is freed when drained, unless
+ * small. */
+typedef struct {
+  guint8 *data;
+  gsize   allocated;
+  gsize   start;
+  gsize   end;
+} Output;
 
 struct _RabcConnection {
   int                        fd;
@@ -26,15 +40,82 @@ struct _RabcConnection {
   gboolean                   closed;
   /* The peer finished sending; what is owed to it is still being written. */
   gboolean                   read_closed;
+  /* See set_read_policy(). */
+  gsize                      read_size;
+  gsize                      output_limit;
   GIOCondition               watched;
   RabcFrameDecoder           decoder;
-  GByteArray                *out;
-  gsize                      out_pos;
+  Output                     out;
+  guint64                    bytes_moved;
   const RabcConnectionFuncs *funcs;
   gpointer                   user_data;
   /* SO_RCVTIMEO in milliseconds, 0 for none: see iterate_sync(). */
   gint64                     receive_timeout_ms;
 };
+
+static void
+output_clear (Output *out)
+{
+  g_clear_pointer (&out->data, g_free);
+  out->allocated = out->start = out->end = 0;
+}
+
+/* Returns room for @len more bytes at the end, or NULL when the memory
+ * cannot be had. */
+static guint8 *
+output_reserve (Output *out,
+                gsize   len)
+{
+  gsize queued = out->end - out->start;
+
+  if (out->allocated - out->end >= len)
+    return out->data + out->end;
+
+  if (out->start > 0)
+    {
+      memmove (out->data, out->data + out->start, queued);
+      out->start = 0;
+      out->end = queued;
+      if (out->allocated - out->end >= len)
+        return out->data + out->end;
+    }
+
+  if (len > G_MAXSIZE / 2 - queued)
+    return NULL;
+  {
+    gsize size = MAX (queued + len, 2 * out->allocated);
+    guint8 *data = g_try_realloc (out->data, size);
+
+    if (data == NULL)
+      return NULL;
+    out->data = data;
+    out->allocated = size;
+  }
+  return out->data + out->end;
+}
+
+static void
+output_written (Output *out,
+                gsize   len)
+{
+  gsize queued;
+
+  out->start += len;
+  queued = out->end - out->start;
+
+  if (queued == 0)
+    {
+      if (out->allocated > OUTPUT_KEEP_SIZE)
+        output_clear (out);
+      out->start = out->end = 0;
+    }
+  else if (out->start >= queued)
+    {
+      memmove (out->data, out->data + out->start, queued);
+      out->start = 0;
+      out->end = queued;
+    }
+}
 
 RabcConnection *
 rabc_connection_new (int                        fd,
@@ -47,6 +128,7 @@ rabc_connection_new (int                        fd,
   conn->fd = fd;
   conn->ref_count = 1;
   conn->watched = G_IO_IN;
+  conn->read_size = READ_CHUNK_SIZE;
   conn->funcs = funcs;
   conn->user_data = user_data;
   rabc_frame_decoder_init (&conn->decoder, max_message_size);
@@ -93,7 +175,31 @@ rabc_connection_is_closed (RabcConnection *conn)
 gsize
 rabc_connection_get_queued (RabcConnection *conn)
 {
-  return conn->out != NULL ? conn->out->len - conn->out_pos : 0;
+  return conn->out.end - conn->out.start;
+}
+
+/* The memory the connection holds for its peer: the frame being received
+ * and the output not yet written. */
+gsize
+rabc_connection_get_allocated (RabcConnection *conn)
+{
+  return rabc_frame_decoder_get_allocated (&conn->decoder) + conn->out.allocated;
+}
+
+/* Whether the connection is in the middle of a frame, in either direction:
+ * a frame partly received, or output the peer has not taken yet. */
+gboolean
+rabc_connection_is_mid_frame (RabcConnection *conn)
+{
+  return !rabc_frame_decoder_is_idle (&conn->decoder) || rabc_connection_get_queued (conn) > 0;
+}
+
+/* Bytes read and written so far: it changes when the connection makes
+ * progress. */
+guint64
+rabc_connection_get_bytes_moved (RabcConnection *conn)
+{
+  return conn->bytes_moved;
 }
 
 void
@@ -101,6 +207,34 @@ rabc_connection_set_max_message_size (RabcConnection *conn,
                                       gsize           max_message_size)
 {
   conn->decoder.max_size = max_message_size;
+}
+
+/*
+ * rabc_connection_set_read_policy:
+ * @read_size: how many bytes to ask for per read between frames, at least
+ *   RABC_FRAME_HEADER_SIZE
+ * @output_limit: stop reading while this much output or more is queued,
+ *   or 0 to read whatever is queued
+ *
+ * Bounds what one handle_io() takes from the peer.  A read asks for
+ * @read_size bytes, so it holds at most @read_size / 8 + 1 frames; only a
+ * frame that is still missing bytes is read further, in the same call, up
+ * to 64 KiB in all.  The default reads 64 KiB and never waits.
+ *
+ * With an @output_limit, a peer that does not take its replies is not read
+ * either once that much waits for it, until they are written: what waits
+ * for it is then at most @output_limit and the replies to one read.  A
+ * client must not wait so: its peer may be doing the same.
+ */
+void
+rabc_connection_set_read_policy (RabcConnection *conn,
+                                 gsize           read_size,
+                                 gsize           output_limit)
+{
+  g_return_if_fail (read_size >= RABC_FRAME_HEADER_SIZE && read_size <= READ_CHUNK_SIZE);
+
+  conn->read_size = read_size;
+  conn->output_limit = output_limit;
 }
 
 /*
@@ -118,8 +252,7 @@ rabc_connection_close (RabcConnection *conn)
   if (conn->fd >= 0)
     close (conn->fd);
   conn->fd = -1;
-  g_clear_pointer (&conn->out, g_byte_array_unref);
-  conn->out_pos = 0;
+  output_clear (&conn->out);
   rabc_frame_decoder_clear (&conn->decoder);
 }
 
@@ -150,6 +283,13 @@ peer_closed_error (RabcConnection *conn)
                               "connection closed by the peer in the middle of a message");
 }
 
+static gboolean
+may_read (RabcConnection *conn)
+{
+  return !conn->read_closed &&
+         !(conn->output_limit > 0 && rabc_connection_get_queued (conn) >= conn->output_limit);
+}
+
 static void
 update_watch (RabcConnection *conn)
 {
@@ -158,7 +298,7 @@ update_watch (RabcConnection *conn)
   if (conn->closed)
     return;
 
-  if (!conn->read_closed)
+  if (may_read (conn))
     events |= G_IO_IN;
   if (rabc_connection_get_queued (conn) > 0)
     events |= G_IO_OUT;
@@ -170,12 +310,22 @@ update_watch (RabcConnection *conn)
     }
 }
 
+static void
+set_out_of_memory (GError **error,
+                   gsize    len)
+{
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+               "out of memory for %" G_GSIZE_FORMAT " bytes of output", len);
+}
+
 gboolean
 rabc_connection_queue_message (RabcConnection  *conn,
                                const char      *text,
                                gsize            len,
                                GError         **error)
 {
+  guint8 *frame;
+
   if (conn->closed)
     {
       g_set_error_literal (error, RABC_ERROR, RABC_ERROR_CLOSED,
@@ -186,24 +336,40 @@ rabc_connection_queue_message (RabcConnection  *conn,
   if (!rabc_frame_check (text, len, conn->decoder.max_size, error))
     return FALSE;
 
-  if (conn->out == NULL)
-    conn->out = g_byte_array_sized_new (RABC_FRAME_HEADER_SIZE + len);
-  rabc_frame_encode (conn->out, text, len);
+  frame = output_reserve (&conn->out, RABC_FRAME_HEADER_SIZE + len);
+  if (frame == NULL)
+    {
+      set_out_of_memory (error, RABC_FRAME_HEADER_SIZE + len);
+      return FALSE;
+    }
+  rabc_frame_write (frame, text, len);
+  conn->out.end += RABC_FRAME_HEADER_SIZE + len;
   return TRUE;
 }
 
-/* Appends already encoded frames, such as a server's fixed reply. */
-void
+/* Appends already encoded frames, such as a server's fixed reply.  Fails
+ * the connection, returning FALSE, when the memory cannot be had. */
+gboolean
 rabc_connection_queue_frames (RabcConnection *conn,
                               const guint8   *frames,
                               gsize           len)
 {
-  if (conn->closed)
-    return;
+  GError *error = NULL;
+  guint8 *room;
 
-  if (conn->out == NULL)
-    conn->out = g_byte_array_sized_new (len);
-  g_byte_array_append (conn->out, frames, len);
+  if (conn->closed)
+    return FALSE;
+
+  room = output_reserve (&conn->out, len);
+  if (room == NULL)
+    {
+      set_out_of_memory (&error, len);
+      connection_fail (conn, error);
+      return FALSE;
+    }
+  memcpy (room, frames, len);
+  conn->out.end += len;
+  return TRUE;
 }
 
 /*
@@ -222,8 +388,8 @@ rabc_connection_flush (RabcConnection *conn)
 
   while (rabc_connection_get_queued (conn) > 0)
     {
-      ssize_t n = send (conn->fd, conn->out->data + conn->out_pos,
-                        conn->out->len - conn->out_pos, MSG_NOSIGNAL | MSG_DONTWAIT);
+      ssize_t n = send (conn->fd, conn->out.data + conn->out.start,
+                        rabc_connection_get_queued (conn), MSG_NOSIGNAL | MSG_DONTWAIT);
 
       if (n < 0)
         {
@@ -246,18 +412,9 @@ rabc_connection_flush (RabcConnection *conn)
           return FALSE;
         }
 
-      conn->out_pos += n;
+      conn->bytes_moved += n;
+      output_written (&conn->out, n);
     }
-
-  /* Drained: keep a small buffer for the next message, free a large one. */
-  if (conn->out != NULL)
-    {
-      if (conn->out->len > 4096)
-        g_clear_pointer (&conn->out, g_byte_array_unref);
-      else
-        g_byte_array_set_size (conn->out, 0);
-    }
-  conn->out_pos = 0;
 
   /* Everything owed to a peer that finished sending is written. */
   if (conn->read_closed)
@@ -283,56 +440,74 @@ on_frame (const char *text,
   return conn->funcs->message (conn, text, len, conn->user_data) && !conn->closed;
 }
 
-/* Reads once and decodes what came: without waiting when @flags is
- * MSG_DONTWAIT, or waiting as the socket's mode and SO_RCVTIMEO say. */
+/* Reads and decodes what came, within the bounds of set_read_policy():
+ * the first read without waiting when @flags is MSG_DONTWAIT, or waiting
+ * as the socket's mode and SO_RCVTIMEO say; any further read of a frame
+ * still missing bytes never waits. */
 static void
 read_available (RabcConnection *conn,
                 int             flags)
 {
   guint8 buffer[READ_CHUNK_SIZE];
-  GError *error = NULL;
+  gsize budget = sizeof buffer;
+  gsize wanted;
   ssize_t n;
 
   do
-    n = recv (conn->fd, buffer, sizeof buffer, flags);
-  while (n < 0 && errno == EINTR);
-
-  if (n < 0)
     {
-      int errsv = errno;
+      gsize missing = rabc_frame_decoder_get_missing (&conn->decoder);
+      GError *error = NULL;
 
-      if (errsv == EAGAIN || errsv == EWOULDBLOCK)
-        return;
-      /* A peer that closes with our data unread resets the connection. */
-      if (errsv == ECONNRESET)
-        connection_fail (conn, peer_closed_error (conn));
-      else
-        connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                                            "cannot read from socket: %s",
-                                            g_strerror (errsv)));
-      return;
-    }
+      wanted = MIN (missing > 0 ? missing : conn->read_size, budget);
 
-  if (n == 0)
-    {
-      /* A peer that shut down only its sending side still gets what it is
-       * owed: stop reading, and close once the output is written. */
-      if (rabc_frame_decoder_is_idle (&conn->decoder) && rabc_connection_get_queued (conn) > 0)
+      do
+        n = recv (conn->fd, buffer, wanted, flags);
+      while (n < 0 && errno == EINTR);
+
+      if (n < 0)
         {
-          conn->read_closed = TRUE;
-          update_watch (conn);
-        }
-      else
-        connection_fail (conn, peer_closed_error (conn));
-      return;
-    }
+          int errsv = errno;
 
-  if (!rabc_frame_decoder_feed (&conn->decoder, buffer, n, on_frame, conn, &error))
-    {
-      /* Replies to the messages before the bad one are owed all the same. */
-      rabc_connection_flush (conn);
-      connection_fail (conn, error);
+          if (errsv == EAGAIN || errsv == EWOULDBLOCK)
+            return;
+          /* A peer that closes with our data unread resets the connection. */
+          if (errsv == ECONNRESET)
+            connection_fail (conn, peer_closed_error (conn));
+          else
+            connection_fail (conn, g_error_new (RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                                                "cannot read from socket: %s",
+                                                g_strerror (errsv)));
+          return;
+        }
+
+      if (n == 0)
+        {
+          /* A peer that shut down only its sending side still gets what it
+           * is owed: stop reading, and close once the output is written. */
+          if (rabc_frame_decoder_is_idle (&conn->decoder) && rabc_connection_get_queued (conn) > 0)
+            {
+              conn->read_closed = TRUE;
+              update_watch (conn);
+            }
+          else
+            connection_fail (conn, peer_closed_error (conn));
+          return;
+        }
+
+      conn->bytes_moved += n;
+      budget -= n;
+      if (!rabc_frame_decoder_feed (&conn->decoder, buffer, n, on_frame, conn, &error))
+        {
+          /* Replies to the messages before the bad one are owed all the same. */
+          rabc_connection_flush (conn);
+          connection_fail (conn, error);
+          return;
+        }
+
+      flags |= MSG_DONTWAIT;
     }
+  while (!conn->closed && (gsize) n == wanted && budget > 0 &&
+         rabc_frame_decoder_get_missing (&conn->decoder) > 0);
 }
 
 /*
@@ -350,7 +525,7 @@ rabc_connection_handle_io (RabcConnection *conn,
 
   rabc_connection_ref (conn);
 
-  if (!conn->read_closed && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+  if (may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
     read_available (conn, MSG_DONTWAIT);
 
   if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))

@@ -38,6 +38,9 @@ gboolean rabc_frame_check            (const char        *text,
                                       gsize              len,
                                       gsize              max_size,
                                       GError           **error);
+void     rabc_frame_write            (guint8            *out,
+                                      const char        *text,
+                                      gsize              len);
 void     rabc_frame_encode           (GByteArray        *out,
                                       const char        *text,
                                       gsize              len);

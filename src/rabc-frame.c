@@ -86,20 +86,38 @@ rabc_frame_check (const char  *text,
 }
 
 /*
+ * rabc_frame_write:
+ *
+ * Writes the frame of @text to @out, which has room for
+ * RABC_FRAME_HEADER_SIZE + @len bytes.  The caller has checked @text with
+ * rabc_frame_check().
+ */
+void
+rabc_frame_write (guint8     *out,
+                  const char *text,
+                  gsize       len)
+{
+  guint64 header = len;
+
+  memcpy (out, &header, sizeof header);
+  if (len > 0)
+    memcpy (out + RABC_FRAME_HEADER_SIZE, text, len);
+}
+
+/*
  * rabc_frame_encode:
  *
- * Appends the frame of @text to @out.  The caller has checked it with
- * rabc_frame_check().
+ * Appends the frame of @text to @out, as rabc_frame_write() does.
  */
 void
 rabc_frame_encode (GByteArray *out,
                    const char *text,
                    gsize       len)
 {
-  guint64 header = len;
+  guint start = out->len;
 
-  g_byte_array_append (out, (const guint8 *) &header, sizeof header);
-  g_byte_array_append (out, (const guint8 *) text, len);
+  g_byte_array_set_size (out, start + RABC_FRAME_HEADER_SIZE + len);
+  rabc_frame_write (out->data + start, text, len);
 }
 
 void

@@ -1,0 +1,327 @@
+/* test-connection.c: the framed connection's bounds, on a socket pair
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "rabc-connection-private.h"
+#include "rabc-frame-private.h"
+#include "rabc-test-util.h"
+
+#define PING_FRAME_SIZE (RABC_FRAME_HEADER_SIZE + 4)
+
+/* One end of a socket pair as a RabcConnection that answers every message
+ * with "pong", as a server does; the test holds the other end, raw. */
+typedef struct {
+  RabcConnection *conn;
+  int             peer;
+  guint           n_messages;
+  gsize           last_len;
+  GIOCondition    watched;
+  GError         *error;
+} Pair;
+
+static gboolean
+on_message (RabcConnection *conn,
+            const char     *text,
+            gsize           len,
+            gpointer        user_data)
+{
+  Pair *pair = user_data;
+
+  pair->n_messages++;
+  pair->last_len = len;
+  return rabc_connection_queue_message (conn, "pong", 4, NULL);
+}
+
+static void
+on_failed (RabcConnection *conn,
+           const GError   *error,
+           gpointer        user_data)
+{
+  Pair *pair = user_data;
+
+  g_clear_error (&pair->error);
+  pair->error = g_error_copy (error);
+}
+
+static void
+on_watch (RabcConnection *conn,
+          GIOCondition    events,
+          gpointer        user_data)
+{
+  Pair *pair = user_data;
+
+  pair->watched = events;
+}
+
+static const RabcConnectionFuncs funcs = {
+  .message = on_message,
+  .failed = on_failed,
+  .watch = on_watch,
+};
+
+static void
+pair_init (Pair  *pair,
+           gsize  read_size,
+           gsize  output_limit)
+{
+  int fds[2];
+
+  memset (pair, 0, sizeof *pair);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), ==, 0);
+  pair->conn = rabc_connection_new (fds[0], 1024 * 1024, &funcs, pair);
+  pair->peer = fds[1];
+  pair->watched = G_IO_IN;
+  if (read_size > 0)
+    rabc_connection_set_read_policy (pair->conn, read_size, output_limit);
+}
+
+static void
+pair_clear (Pair *pair)
+{
+  rabc_connection_unref (pair->conn);
+  close (pair->peer);
+  g_clear_error (&pair->error);
+}
+
+/* Writes what the socket takes of @len bytes of pings, from the peer. */
+static gsize
+peer_send_pings (Pair  *pair,
+                 gsize  n_pings)
+{
+  g_autofree guint8 *pings = g_malloc (n_pings * PING_FRAME_SIZE);
+  gsize sent = 0;
+
+  for (gsize i = 0; i < n_pings; i++)
+    rabc_frame_write (pings + i * PING_FRAME_SIZE, "ping", 4);
+  while (sent < n_pings * PING_FRAME_SIZE)
+    {
+      ssize_t n = send (pair->peer, pings + sent, n_pings * PING_FRAME_SIZE - sent, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        break;
+      sent += n;
+    }
+  return sent;
+}
+
+/* Reads up to @max bytes the connection wrote, without waiting. */
+static gsize
+peer_drain (Pair  *pair,
+            gsize  max)
+{
+  guint8 buffer[64 * 1024];
+  gsize total = 0;
+
+  while (total < max)
+    {
+      ssize_t n = recv (pair->peer, buffer, MIN (sizeof buffer, max - total), MSG_DONTWAIT);
+
+      if (n <= 0)
+        break;
+      total += n;
+    }
+  return total;
+}
+
+static gsize
+unread_by_connection (Pair *pair)
+{
+  int queued = 0;
+
+  g_assert_cmpint (ioctl (rabc_connection_get_fd (pair->conn), FIONREAD, &queued), ==, 0);
+  return queued;
+}
+
+/* A server's read share: one call takes at most one read of read_size
+ * bytes between frames, so a client pipelining thousands of requests gets
+ * a bounded number answered per round, and the others their turn. */
+static void
+test_connection_read_share (void)
+{
+  const guint n_pings = 64 * 1024 / PING_FRAME_SIZE;
+  guint rounds = 0;
+  Pair pair;
+
+  pair_init (&pair, 1024, 1024 * 1024);
+  g_assert_cmpuint (peer_send_pings (&pair, n_pings), ==, n_pings * PING_FRAME_SIZE);
+
+  while (pair.n_messages < n_pings)
+    {
+      guint before = pair.n_messages;
+
+      rabc_connection_handle_io (pair.conn, G_IO_IN);
+      g_assert_no_error (pair.error);
+      g_assert_cmpuint (pair.n_messages - before, >, 0);
+      g_assert_cmpuint (pair.n_messages - before, <=, 1024 / RABC_FRAME_HEADER_SIZE + 1);
+      peer_drain (&pair, G_MAXSIZE);
+      rounds++;
+    }
+  g_test_message ("%u pings in one write, answered in %u rounds", n_pings, rounds);
+  g_assert_cmpuint (rounds, >=, n_pings * PING_FRAME_SIZE / 1024);
+
+  /* Without a policy, as a client reads: 64 KiB at once. */
+  pair_clear (&pair);
+  pair_init (&pair, 0, 0);
+  peer_send_pings (&pair, n_pings);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_cmpuint (pair.n_messages, ==, n_pings);
+  pair_clear (&pair);
+}
+
+/* A frame longer than the read share is still read whole in one call: the
+ * share bounds the messages per round, not the bytes of one message. */
+static void
+test_connection_large_frame (void)
+{
+  const gsize len = 60 * 1024;
+  g_autofree guint8 *frame = g_malloc (RABC_FRAME_HEADER_SIZE + len);
+  Pair pair;
+
+  memset (frame + RABC_FRAME_HEADER_SIZE, 'a', len);
+  rabc_frame_write (frame, (const char *) frame + RABC_FRAME_HEADER_SIZE, len);
+  pair_init (&pair, 1024, 1024 * 1024);
+  g_assert_cmpint (send (pair.peer, frame, RABC_FRAME_HEADER_SIZE + len, 0), ==,
+                   RABC_FRAME_HEADER_SIZE + len);
+
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_no_error (pair.error);
+  g_assert_cmpuint (pair.n_messages, ==, 1);
+  g_assert_cmpuint (pair.last_len, ==, len);
+  g_assert_false (rabc_connection_is_mid_frame (pair.conn));
+  pair_clear (&pair);
+}
+
+/* A peer that always leaves some 600 KB of replies unread and otherwise
+ * reads as fast as it sends: the output written is released as it goes,
+ * so the buffer stays near what is queued instead of growing with what
+ * was ever sent. */
+static void
+test_connection_output_released (void)
+{
+  const gsize unread = 600 * 1000;
+  const gsize total = 64 * 1024 * 1024;
+  gsize queued_bytes = 0, read_bytes = 0, max_allocated = 0;
+  Pair pair;
+
+  pair_init (&pair, 0, 0);
+  while (queued_bytes < total)
+    {
+      for (guint i = 0; i < 4096; i++)
+        g_assert_true (rabc_connection_queue_message (pair.conn, "pong", 4, NULL));
+      queued_bytes += 4096 * PING_FRAME_SIZE;
+      rabc_connection_flush (pair.conn);
+      g_assert_no_error (pair.error);
+
+      if (queued_bytes - read_bytes > unread)
+        read_bytes += peer_drain (&pair, queued_bytes - read_bytes - unread);
+      rabc_connection_flush (pair.conn);
+      max_allocated = MAX (max_allocated, rabc_connection_get_allocated (pair.conn));
+      g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), <=,
+                        2 * rabc_connection_get_queued (pair.conn) + 2 * 4096 * PING_FRAME_SIZE);
+    }
+  g_test_message ("64 MiB of replies with 600 KB left unread: at most %" G_GSIZE_FORMAT
+                  " bytes allocated", max_allocated);
+  g_assert_cmpuint (max_allocated, <, 4 * 1024 * 1024);
+
+  /* Drained, the buffer goes, unless small. */
+  while (rabc_connection_get_queued (pair.conn) > 0)
+    {
+      peer_drain (&pair, G_MAXSIZE);
+      rabc_connection_flush (pair.conn);
+    }
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), <=, 4096);
+  g_assert_cmpuint (pair.watched & G_IO_OUT, ==, 0);
+  pair_clear (&pair);
+}
+
+/* With an output limit, a peer that does not read its replies is not read
+ * either once the limit is reached: its requests stay in the socket, and
+ * the connection stops watching for input until the replies are taken. */
+static void
+test_connection_waits_for_output (void)
+{
+  const gsize limit = 16 * 1024;
+  guint64 moved;
+  Pair pair;
+
+  pair_init (&pair, 1024, limit);
+  peer_send_pings (&pair, 64 * 1024);   /* as much as the socket takes */
+
+  for (guint i = 0; i < 100000 && rabc_connection_get_queued (pair.conn) < limit; i++)
+    rabc_connection_handle_io (pair.conn, G_IO_IN | G_IO_OUT);
+  g_assert_no_error (pair.error);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), >=, limit);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), <, limit + 129 * PING_FRAME_SIZE);
+  g_assert_cmpuint (pair.watched, ==, G_IO_OUT);
+
+  /* Called again, it reads nothing: the requests wait in the socket. */
+  moved = rabc_connection_get_bytes_moved (pair.conn);
+  g_assert_cmpuint (unread_by_connection (&pair), >, 0);
+  rabc_connection_handle_io (pair.conn, G_IO_IN | G_IO_OUT);
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, moved);
+  g_assert_true (rabc_connection_is_mid_frame (pair.conn));
+
+  /* Once the peer reads, the connection reads again. */
+  peer_drain (&pair, G_MAXSIZE);
+  rabc_connection_handle_io (pair.conn, G_IO_OUT);
+  g_assert_cmpuint (pair.watched & G_IO_IN, ==, G_IO_IN);
+  moved = rabc_connection_get_bytes_moved (pair.conn);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), >, moved);
+  pair_clear (&pair);
+}
+
+/* What the owner's timeouts and budget see: a header alone is the middle
+ * of a frame but costs no memory; every byte moved counts as progress. */
+static void
+test_connection_accounting (void)
+{
+  guint64 header = 1024 * 1024 - 1;
+  Pair pair;
+
+  pair_init (&pair, 1024, 1024 * 1024);
+  g_assert_false (rabc_connection_is_mid_frame (pair.conn));
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, 0);
+
+  g_assert_cmpint (send (pair.peer, &header, 5, 0), ==, 5);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_true (rabc_connection_is_mid_frame (pair.conn));
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, 5);
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), ==, 0);
+
+  g_assert_cmpint (send (pair.peer, (guint8 *) &header + 5, 3, 0), ==, 3);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_true (rabc_connection_is_mid_frame (pair.conn));
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), ==, 0);
+
+  g_assert_cmpint (send (pair.peer, "abcd", 4, 0), ==, 4);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, 12);
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), >=, 4);
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), <, 8);
+  pair_clear (&pair);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/rabc/connection/read-share", test_connection_read_share);
+  g_test_add_func ("/rabc/connection/large-frame", test_connection_large_frame);
+  g_test_add_func ("/rabc/connection/output-released", test_connection_output_released);
+  g_test_add_func ("/rabc/connection/waits-for-output", test_connection_waits_for_output);
+  g_test_add_func ("/rabc/connection/accounting", test_connection_accounting);
+
+  return g_test_run ();
+}
