@@ -47,6 +47,37 @@ G_BEGIN_DECLS
  */
 #define RABC_DEFAULT_TIMEOUT 5000
 
+/**
+ * RABC_DEFAULT_MAX_CLIENTS:
+ *
+ * The default of [property@Rabc.Server:max-clients]: as many clients as
+ * dbus-daemon's system bus takes.
+ */
+#define RABC_DEFAULT_MAX_CLIENTS 2048
+
+/**
+ * RABC_DEFAULT_MAX_CLIENTS_PER_UID:
+ *
+ * The default of [property@Rabc.Server:max-clients-per-uid]: as many
+ * connections per user as dbus-daemon's system bus allows.
+ */
+#define RABC_DEFAULT_MAX_CLIENTS_PER_UID 256
+
+/**
+ * RABC_DEFAULT_MAX_BUFFERED_BYTES:
+ *
+ * The default of [property@Rabc.Server:max-buffered-bytes], 64 MiB.
+ */
+#define RABC_DEFAULT_MAX_BUFFERED_BYTES (64 * 1024 * 1024)
+
+/**
+ * RABC_DEFAULT_FRAME_TIMEOUT:
+ *
+ * The default of [property@Rabc.Server:frame-timeout], in milliseconds:
+ * dbus-daemon's `auth_timeout` on the system bus.
+ */
+#define RABC_DEFAULT_FRAME_TIMEOUT 5000
+
 RABC_AVAILABLE_IN_ALL
 const char *rabc_get_default_socket_path (void);
 

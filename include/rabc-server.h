@@ -54,6 +54,26 @@ RABC_AVAILABLE_IN_ALL
 void        rabc_server_add_allowed_uid      (RabcServer  *self,
                                               guint        uid);
 RABC_AVAILABLE_IN_ALL
+guint       rabc_server_get_max_clients      (RabcServer  *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_server_set_max_clients      (RabcServer  *self,
+                                              guint        max_clients);
+RABC_AVAILABLE_IN_ALL
+guint       rabc_server_get_max_clients_per_uid (RabcServer *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_server_set_max_clients_per_uid (RabcServer *self,
+                                              guint        max_clients_per_uid);
+RABC_AVAILABLE_IN_ALL
+guint64     rabc_server_get_max_buffered_bytes (RabcServer *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_server_set_max_buffered_bytes (RabcServer *self,
+                                              guint64      max_buffered_bytes);
+RABC_AVAILABLE_IN_ALL
+guint       rabc_server_get_frame_timeout    (RabcServer  *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_server_set_frame_timeout    (RabcServer  *self,
+                                              guint        frame_timeout);
+RABC_AVAILABLE_IN_ALL
 guint       rabc_server_get_n_clients        (RabcServer  *self);
 RABC_AVAILABLE_IN_ALL
 gboolean    rabc_server_get_listening        (RabcServer  *self);

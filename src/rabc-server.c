@@ -6,15 +6,20 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "rabc-connection-private.h"
+#include "rabc-deadline-source-private.h"
 #include "rabc-defaults.h"
 #include "rabc-error.h"
 #include "rabc-fd-source-private.h"
 #include "rabc-frame-private.h"
+#include "rabc-peer-table-private.h"
+#include "rabc-rate-limit-private.h"
 #include "rabc-socket-file-private.h"
 #include "rabc-socket-private.h"
 #include "rabc-server.h"
@@ -39,32 +44,73 @@
  * file and lock file when it stops.
  */
 
+typedef enum {
+  LOG_REFUSED,
+  LOG_PROTOCOL,
+  LOG_DROPPED,
+  LOG_ACCEPT,
+  N_LOG_KINDS
+} LogKind;
+
+static const char *const log_kind_names[N_LOG_KINDS] = {
+  "messages about refused connections",
+  "messages about clients that broke the protocol",
+  "messages about clients dropped for what they held",
+  "messages about failures to accept a connection",
+};
+
+/* Each kind of message a peer can cause is logged at most LOG_BURST times
+ * per LOG_INTERVAL; a summary line then says how many were not. */
+#define LOG_INTERVAL (10 * G_USEC_PER_SEC)
+#define LOG_BURST 10
+
 struct _RabcServer {
-  GObject       parent_instance;
+  GObject         parent_instance;
 
-  char         *socket_path;
-  char         *reply;
-  GByteArray   *reply_frame;
-  guint         max_message_size;
-  guint         socket_mode;
+  char           *socket_path;
+  char           *reply;
+  GByteArray     *reply_frame;
+  guint           max_message_size;
+  guint           socket_mode;
+  guint           max_clients;
+  guint           max_clients_per_uid;
+  guint64         max_buffered_bytes;
+  guint           frame_timeout;
 
-  GMainContext *context;
-  int           listen_fd;
+  /* The connection limits in effect: the properties, lowered to what the
+   * descriptor limit allows. */
+  guint           limit_clients;
+  guint           limit_clients_per_uid;
+
+  GMainContext   *context;
+  int             listen_fd;
   /* NULL when the socket came from a service manager, which owns the file. */
   RabcSocketFile *socket_file;
-  int           epoll_fd;
-  GSource      *epoll_source;
-  GSource      *accept_retry_source;
-  gboolean      accept_paused;
+  int             epoll_fd;
+  GSource        *epoll_source;
+  GSource        *accept_retry_source;
+  gboolean        accept_paused;
+  GSource        *stall_source;
+  GSource        *log_source;
+  RabcRateLimit   log_limits[N_LOG_KINDS];
 
-  GArray       *allowed_uids;
+  GArray         *allowed_uids;
 
-  GHashTable   *clients;
-  /* Connections dropped during a dispatch, freed after it: the epoll events
+  /* Every Client, and what they hold. */
+  GHashTable     *clients;
+  RabcPeerTable   peers;
+  /* Clients dropped during a dispatch, freed after it: the epoll events
    * being handled may still point at them. */
-  GPtrArray    *dropped;
-  guint         dispatch_depth;
+  GPtrArray      *dropped;
+  guint           dispatch_depth;
 };
+
+/* One connected client. */
+typedef struct {
+  RabcPeerEntry   entry;
+  RabcServer     *server;
+  RabcConnection *conn;
+} Client;
 
 G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
 
@@ -76,6 +122,10 @@ enum {
   PROP_SOCKET_MODE,
   PROP_N_CLIENTS,
   PROP_LISTENING,
+  PROP_MAX_CLIENTS,
+  PROP_MAX_CLIENTS_PER_UID,
+  PROP_MAX_BUFFERED_BYTES,
+  PROP_FRAME_TIMEOUT,
   N_PROPS
 };
 
@@ -93,35 +143,118 @@ static guint signals[N_SIGNALS];
 #define MAX_EVENTS_PER_DISPATCH 256
 #define MAX_ACCEPTS_PER_DISPATCH 64
 #define ACCEPT_RETRY_MS 100
-/* A client that sends without reading its replies is disconnected once this
- * much output waits for it. */
-#define MIN_QUEUE_LIMIT (1024 * 1024)
-
-static gsize
-queue_limit (RabcServer *self)
-{
-  return MAX (MIN_QUEUE_LIMIT, 4 * self->reply_frame->len);
-}
+/* A client's share of a round: one read of this many bytes between frames,
+ * so at most 129 messages, whatever the others do (a frame still missing
+ * bytes is read further, up to 64 KiB). */
+#define READ_SHARE 1024
+/* A client is not read while this much output waits for it: enough for a
+ * client that sends many requests before it reads, bounded for one that
+ * never reads. */
+#define OUTPUT_LIMIT (1024 * 1024)
+/* Descriptors kept free of clients: for refusing a connection beyond the
+ * limits, the lock file, GLib's own and the log's. */
+#define RESERVED_DESCRIPTORS 16
+/* A drain at stop goes round a client at most this many times. */
+#define MAX_DRAIN_ROUNDS 256
 
 static void resume_accepting (RabcServer *self);
 
-static void
-drop_client (RabcServer     *self,
-             RabcConnection *conn,
-             gboolean        emit)
-{
-  int fd = rabc_connection_get_fd (conn);
+/* --- rate-limited log messages ------------------------------------------ */
 
-  if (!g_hash_table_steal (self->clients, conn))
+static void
+flush_log_summaries (RabcServer *self,
+                     gint64      now)
+{
+  gint64 next = -1;
+
+  for (guint kind = 0; kind < N_LOG_KINDS; kind++)
+    {
+      RabcRateLimit *limit = &self->log_limits[kind];
+      gint64 end = rabc_rate_limit_get_window_end (limit);
+
+      if (limit->n_suppressed == 0)
+        continue;
+      if (now >= end)
+        g_message ("%u more %s were not logged in %d s",
+                   rabc_rate_limit_take_suppressed (limit), log_kind_names[kind],
+                   (int) (LOG_INTERVAL / G_USEC_PER_SEC));
+      else if (next < 0 || end < next)
+        next = end;
+    }
+
+  if (self->log_source != NULL)
+    g_source_set_ready_time (self->log_source, next);
+}
+
+static gboolean
+on_log_summary (gpointer user_data)
+{
+  RabcServer *self = user_data;
+
+  flush_log_summaries (self, g_source_get_time (self->log_source));
+  return G_SOURCE_CONTINUE;
+}
+
+/* Logs a message a peer caused, within the rate limit of its kind. */
+G_GNUC_PRINTF (3, 4)
+static void
+server_log (RabcServer *self,
+            LogKind     kind,
+            const char *format,
+            ...)
+{
+  RabcRateLimit *limit = &self->log_limits[kind];
+  g_autofree char *text = NULL;
+  guint suppressed = 0;
+  va_list args;
+
+  if (!rabc_rate_limit_allow (limit, g_get_monotonic_time (), &suppressed))
+    {
+      /* The first one held back: report the count when the window ends. */
+      if (limit->n_suppressed == 1 && self->log_source != NULL &&
+          g_source_get_ready_time (self->log_source) < 0)
+        g_source_set_ready_time (self->log_source, rabc_rate_limit_get_window_end (limit));
+      return;
+    }
+
+  va_start (args, format);
+  text = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  if (suppressed > 0)
+    g_message ("%s (%u more %s were not logged before it)", text, suppressed,
+               log_kind_names[kind]);
+  else
+    g_message ("%s", text);
+}
+
+/* --- clients ------------------------------------------------------------ */
+
+static void
+client_free (Client *client)
+{
+  rabc_connection_unref (client->conn);
+  g_free (client);
+}
+
+static void
+drop_client (RabcServer *self,
+             Client     *client,
+             gboolean    emit)
+{
+  int fd = rabc_connection_get_fd (client->conn);
+
+  if (!g_hash_table_remove (self->clients, client))
     return;
 
+  rabc_peer_table_remove (&self->peers, &client->entry);
   if (fd >= 0)
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-  rabc_connection_close (conn);
+  rabc_connection_close (client->conn);
   if (self->dispatch_depth > 0)
-    g_ptr_array_add (self->dropped, conn);
+    g_ptr_array_add (self->dropped, client);
   else
-    rabc_connection_unref (conn);
+    client_free (client);
 
   if (self->accept_paused)
     resume_accepting (self);
@@ -133,22 +266,115 @@ drop_client (RabcServer     *self,
     }
 }
 
+/* Past the memory budget: drop the largest holders among the users holding
+ * the most, so that everybody under their share keeps it. */
+static void
+enforce_budget (RabcServer *self)
+{
+  while (self->peers.allocated > self->max_buffered_bytes)
+    {
+      RabcPeerEntry *entry = rabc_peer_table_find_largest (&self->peers);
+
+      if (entry == NULL)
+        return;
+
+      server_log (self, LOG_DROPPED,
+                  "disconnecting a client holding %" G_GSIZE_FORMAT " bytes: clients hold "
+                  "%" G_GSIZE_FORMAT " bytes in all, more than the %" G_GUINT64_FORMAT
+                  " of max-buffered-bytes (pid %d, uid %u)",
+                  entry->allocated, self->peers.allocated, self->max_buffered_bytes,
+                  (int) entry->pid, (guint) entry->uid);
+      drop_client (self, entry->data, TRUE);
+    }
+}
+
+static void
+arm_stall_timer (RabcServer *self)
+{
+  RabcPeerEntry *entry = rabc_peer_table_peek_stalling (&self->peers);
+
+  if (self->stall_source == NULL)
+    return;
+
+  if (entry == NULL || self->frame_timeout == 0)
+    g_source_set_ready_time (self->stall_source, -1);
+  else
+    g_source_set_ready_time (self->stall_source,
+                             entry->last_progress + (gint64) self->frame_timeout * 1000);
+}
+
+/* Records what @client holds after some I/O, and enforces the bounds. */
+static void
+client_account (RabcServer *self,
+                Client     *client)
+{
+  RabcConnection *conn = client->conn;
+
+  if (rabc_connection_is_closed (conn))
+    return;
+
+  rabc_peer_table_update (&self->peers, &client->entry,
+                          rabc_connection_get_allocated (conn),
+                          rabc_connection_get_bytes_moved (conn),
+                          rabc_connection_is_mid_frame (conn),
+                          g_get_monotonic_time ());
+
+  /* Progress only ever moves a deadline later: arming the timer for the
+   * first one and re-arming it when it fires is enough. */
+  if (client->entry.stalling && self->stall_source != NULL &&
+      g_source_get_ready_time (self->stall_source) < 0)
+    arm_stall_timer (self);
+
+  if (self->peers.allocated > self->max_buffered_bytes)
+    enforce_budget (self);
+}
+
+static void
+client_handle_io (RabcServer   *self,
+                  Client       *client,
+                  GIOCondition  condition)
+{
+  rabc_connection_handle_io (client->conn, condition);
+  client_account (self, client);
+}
+
+static gboolean
+on_stall_timer (gpointer user_data)
+{
+  RabcServer *self = user_data;
+  gint64 since = g_source_get_time (self->stall_source) - (gint64) self->frame_timeout * 1000;
+  RabcPeerEntry *entry;
+
+  while (self->frame_timeout > 0 &&
+         (entry = rabc_peer_table_get_stalled (&self->peers, since)) != NULL)
+    {
+      Client *client = entry->data;
+
+      if (rabc_connection_get_queued (client->conn) > 0)
+        server_log (self, LOG_DROPPED,
+                    "disconnecting a client that has not read its replies for %u ms "
+                    "(pid %d, uid %u)",
+                    self->frame_timeout, (int) entry->pid, (guint) entry->uid);
+      else
+        server_log (self, LOG_DROPPED,
+                    "disconnecting a client that stopped in the middle of a message "
+                    "for %u ms (pid %d, uid %u)",
+                    self->frame_timeout, (int) entry->pid, (guint) entry->uid);
+      drop_client (self, client, TRUE);
+    }
+
+  arm_stall_timer (self);
+  return G_SOURCE_CONTINUE;
+}
+
 static gboolean
 on_message (RabcConnection *conn,
             const char     *text,
             gsize           len,
             gpointer        user_data)
 {
-  RabcServer *self = user_data;
-
-  if (rabc_connection_get_queued (conn) > queue_limit (self))
-    {
-      g_message ("disconnecting a client that does not read its replies: "
-                 "%" G_GSIZE_FORMAT " bytes are waiting for it",
-                 rabc_connection_get_queued (conn));
-      drop_client (self, conn, TRUE);
-      return FALSE;
-    }
+  Client *client = user_data;
+  RabcServer *self = client->server;
 
   if (g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE))
     {
@@ -159,8 +385,7 @@ on_message (RabcConnection *conn,
         return FALSE;
     }
 
-  rabc_connection_queue_frames (conn, self->reply_frame->data, self->reply_frame->len);
-  return TRUE;
+  return rabc_connection_queue_frames (conn, self->reply_frame->data, self->reply_frame->len);
 }
 
 static void
@@ -168,14 +393,22 @@ on_failed (RabcConnection *conn,
            const GError   *error,
            gpointer        user_data)
 {
-  RabcServer *self = user_data;
+  Client *client = user_data;
+  RabcServer *self = client->server;
+  int pid = client->entry.pid;
+  guint uid = client->entry.uid;
 
   if (g_error_matches (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION))
-    g_debug ("client gone: %s", error->message);
+    g_debug ("client gone: %s (pid %d, uid %u)", error->message, pid, uid);
+  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+    server_log (self, LOG_DROPPED, "disconnecting a client: %s (pid %d, uid %u)",
+                error->message, pid, uid);
   else
-    g_message ("disconnecting a client that broke the protocol: %s", error->message);
+    server_log (self, LOG_PROTOCOL,
+                "disconnecting a client that broke the protocol: %s (pid %d, uid %u)",
+                error->message, pid, uid);
 
-  drop_client (self, conn, TRUE);
+  drop_client (self, client, TRUE);
 }
 
 static void
@@ -183,13 +416,13 @@ on_watch (RabcConnection *conn,
           GIOCondition    events,
           gpointer        user_data)
 {
-  RabcServer *self = user_data;
+  Client *client = user_data;
   struct epoll_event event = {
     .events = ((events & G_IO_IN) ? EPOLLIN : 0) | ((events & G_IO_OUT) ? EPOLLOUT : 0),
-    .data.ptr = conn,
+    .data.ptr = client,
   };
 
-  epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, rabc_connection_get_fd (conn), &event);
+  epoll_ctl (client->server->epoll_fd, EPOLL_CTL_MOD, rabc_connection_get_fd (conn), &event);
 }
 
 static const RabcConnectionFuncs connection_funcs = {
@@ -197,6 +430,8 @@ static const RabcConnectionFuncs connection_funcs = {
   .failed = on_failed,
   .watch = on_watch,
 };
+
+/* --- accepting ---------------------------------------------------------- */
 
 static void
 set_accepting (RabcServer *self,
@@ -260,6 +495,43 @@ is_allowed (RabcServer *self,
   return self->allowed_uids->len == 0 || is_listed (self, uid);
 }
 
+/* Whether a new connection from @uid may stay; logs why not. */
+static gboolean
+admit (RabcServer *self,
+       pid_t       pid,
+       uid_t       uid)
+{
+  guint user_clients;
+
+  if (!is_allowed (self, uid))
+    {
+      server_log (self, LOG_REFUSED, "refusing a connection from uid %u (pid %d): not allowed",
+                  (guint) uid, (int) pid);
+      return FALSE;
+    }
+
+  if (self->peers.n_peers >= self->limit_clients)
+    {
+      server_log (self, LOG_REFUSED,
+                  "refusing a connection from uid %u (pid %d): %u clients are connected, "
+                  "the most the server takes (max-clients)",
+                  (guint) uid, (int) pid, self->peers.n_peers);
+      return FALSE;
+    }
+
+  user_clients = rabc_peer_table_count_user (&self->peers, uid);
+  if (user_clients >= self->limit_clients_per_uid)
+    {
+      server_log (self, LOG_REFUSED,
+                  "refusing a connection from uid %u (pid %d): it has %u connections, "
+                  "the most one user may have (max-clients-per-uid)",
+                  (guint) uid, (int) pid, user_clients);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
 static void
 accept_clients (RabcServer *self)
 {
@@ -267,7 +539,7 @@ accept_clients (RabcServer *self)
     {
       g_autoptr(GError) error = NULL;
       struct epoll_event event = { .events = EPOLLIN };
-      RabcConnection *conn;
+      Client *client;
       pid_t peer_pid;
       uid_t peer_uid;
       int fd;
@@ -278,7 +550,7 @@ accept_clients (RabcServer *self)
           if (error == NULL)
             return;
 
-          g_message ("%s", error->message);
+          server_log (self, LOG_ACCEPT, "%s", error->message);
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES))
             pause_accepting (self);
           return;
@@ -288,36 +560,91 @@ accept_clients (RabcServer *self)
         {
           int errsv = errno;
 
-          g_message ("refusing a connection whose peer is unknown: %s", g_strerror (errsv));
+          server_log (self, LOG_REFUSED, "refusing a connection whose peer is unknown: %s",
+                      g_strerror (errsv));
           close (fd);
           continue;
         }
-      if (!is_allowed (self, peer_uid))
+      if (!admit (self, peer_pid, peer_uid))
         {
-          g_message ("refusing a connection from uid %u (pid %d): not allowed",
-                     (guint) peer_uid, (int) peer_pid);
           close (fd);
           continue;
         }
 
-      conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, self);
-      event.data.ptr = conn;
+      client = g_new0 (Client, 1);
+      client->server = self;
+      client->entry.pid = peer_pid;
+      client->entry.uid = peer_uid;
+      client->entry.data = client;
+      client->conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, client);
+      rabc_connection_set_read_policy (client->conn, READ_SHARE, OUTPUT_LIMIT);
+
+      event.data.ptr = client;
       if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0)
         {
           int errsv = errno;
 
-          g_message ("cannot watch a new client: %s", g_strerror (errsv));
-          rabc_connection_unref (conn);
+          server_log (self, LOG_ACCEPT, "cannot watch a new client: %s", g_strerror (errsv));
+          client_free (client);
           continue;
         }
 
-      g_hash_table_add (self->clients, conn);
+      g_hash_table_add (self->clients, client);
+      rabc_peer_table_add (&self->peers, &client->entry, g_get_monotonic_time ());
       g_debug ("client connected: pid %d, uid %u; %u clients now",
-               (int) peer_pid, (guint) peer_uid, g_hash_table_size (self->clients));
+               (int) peer_pid, (guint) peer_uid, self->peers.n_peers);
       g_signal_emit (self, signals[CLIENT_CONNECTED], 0);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
     }
 }
+
+/* The open descriptors of this process, or 0 when /proc cannot tell. */
+static guint
+count_open_descriptors (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  if (dir == NULL)
+    return 0;
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  /* Less the one reading the directory. */
+  return n > 0 ? n - 1 : 0;
+}
+
+/* Sets the connection limits in effect: the properties, unless the
+ * descriptor limit allows fewer clients, in which case both shrink in
+ * proportion, so that one user can still never take every descriptor. */
+static void
+update_limits (RabcServer *self)
+{
+  struct rlimit limit;
+  guint64 available = G_MAXUINT;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+    {
+      guint64 in_use = count_open_descriptors ();
+
+      /* The clients' own descriptors are theirs to reuse. */
+      in_use -= MIN (in_use, self->peers.n_peers);
+      available = limit.rlim_cur > in_use + RESERVED_DESCRIPTORS
+                ? limit.rlim_cur - in_use - RESERVED_DESCRIPTORS : 1;
+    }
+
+  self->limit_clients = (guint) MIN ((guint64) self->max_clients, available);
+  self->limit_clients_per_uid = self->max_clients_per_uid;
+  if (self->limit_clients < self->max_clients)
+    self->limit_clients_per_uid =
+      (guint) ((guint64) self->max_clients_per_uid * self->limit_clients / self->max_clients);
+  self->limit_clients_per_uid = CLAMP (self->limit_clients_per_uid, 1, self->limit_clients);
+
+  g_debug ("taking at most %u clients, %u per user (max-clients %u, max-clients-per-uid %u)",
+           self->limit_clients, self->limit_clients_per_uid,
+           self->max_clients, self->max_clients_per_uid);
+}
+
+/* --- the loop ----------------------------------------------------------- */
 
 static GIOCondition
 condition_from_epoll (guint32 events)
@@ -347,12 +674,12 @@ on_epoll (GIOCondition condition,
 
   for (int i = 0; i < n && self->epoll_fd >= 0; i++)
     {
-      RabcConnection *conn = events[i].data.ptr;
+      Client *client = events[i].data.ptr;
 
-      if (conn == NULL)
+      if (client == NULL)
         accept_clients (self);
       else
-        rabc_connection_handle_io (conn, condition_from_epoll (events[i].events));
+        client_handle_io (self, client, condition_from_epoll (events[i].events));
     }
 
   if (--self->dispatch_depth == 0)
@@ -366,17 +693,31 @@ on_epoll (GIOCondition condition,
 static void
 drain_clients (RabcServer *self)
 {
-  g_autoptr(GPtrArray) conns = g_ptr_array_new_with_free_func ((GDestroyNotify) rabc_connection_unref);
+  g_autoptr(GPtrArray) clients = g_ptr_array_new ();
   GHashTableIter iter;
-  RabcConnection *conn;
+  gpointer client_data;
 
   g_hash_table_iter_init (&iter, self->clients);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL))
-    g_ptr_array_add (conns, rabc_connection_ref (conn));
+  while (g_hash_table_iter_next (&iter, &client_data, NULL))
+    g_ptr_array_add (clients, client_data);
 
+  /* Clients dropped meanwhile stay allocated until the depth is back. */
   self->dispatch_depth++;
-  for (guint i = 0; i < conns->len; i++)
-    rabc_connection_handle_io (g_ptr_array_index (conns, i), G_IO_IN | G_IO_OUT);
+  for (guint i = 0; i < clients->len; i++)
+    {
+      Client *client = g_ptr_array_index (clients, i);
+      guint64 moved;
+
+      for (guint round = 0; round < MAX_DRAIN_ROUNDS; round++)
+        {
+          if (rabc_connection_is_closed (client->conn))
+            break;
+          moved = rabc_connection_get_bytes_moved (client->conn);
+          client_handle_io (self, client, G_IO_IN | G_IO_OUT);
+          if (rabc_connection_get_bytes_moved (client->conn) == moved)
+            break;
+        }
+    }
   self->dispatch_depth--;
 }
 
@@ -385,7 +726,7 @@ server_stop (RabcServer *self,
              gboolean    emit)
 {
   GHashTableIter iter;
-  RabcConnection *conn;
+  Client *client;
 
   if (self->listen_fd < 0)
     return;
@@ -394,6 +735,7 @@ server_stop (RabcServer *self,
 
   rabc_clear_source (&self->accept_retry_source);
   rabc_clear_source (&self->epoll_source);
+  rabc_clear_source (&self->stall_source);
 
   g_clear_pointer (&self->socket_file, rabc_socket_file_release);
   close (self->listen_fd);
@@ -404,12 +746,16 @@ server_stop (RabcServer *self,
   while (g_hash_table_size (self->clients) > 0)
     {
       g_hash_table_iter_init (&iter, self->clients);
-      g_hash_table_iter_next (&iter, (gpointer *) &conn, NULL);
-      drop_client (self, conn, emit);
+      g_hash_table_iter_next (&iter, (gpointer *) &client, NULL);
+      drop_client (self, client, emit);
     }
 
   if (self->dispatch_depth == 0)
     g_ptr_array_set_size (self->dropped, 0);
+
+  /* Nothing more can be logged: say now what was held back. */
+  flush_log_summaries (self, G_MAXINT64);
+  rabc_clear_source (&self->log_source);
 
   close (self->epoll_fd);
   self->epoll_fd = -1;
@@ -446,6 +792,7 @@ rabc_server_finalize (GObject *object)
   RabcServer *self = RABC_SERVER (object);
 
   g_clear_pointer (&self->clients, g_hash_table_unref);
+  rabc_peer_table_clear (&self->peers);
   g_clear_pointer (&self->allowed_uids, g_array_unref);
   g_clear_pointer (&self->dropped, g_ptr_array_unref);
   g_clear_pointer (&self->reply_frame, g_byte_array_unref);
@@ -494,6 +841,18 @@ rabc_server_get_property (GObject    *object,
     case PROP_LISTENING:
       g_value_set_boolean (value, rabc_server_get_listening (self));
       break;
+    case PROP_MAX_CLIENTS:
+      g_value_set_uint (value, self->max_clients);
+      break;
+    case PROP_MAX_CLIENTS_PER_UID:
+      g_value_set_uint (value, self->max_clients_per_uid);
+      break;
+    case PROP_MAX_BUFFERED_BYTES:
+      g_value_set_uint64 (value, self->max_buffered_bytes);
+      break;
+    case PROP_FRAME_TIMEOUT:
+      g_value_set_uint (value, self->frame_timeout);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -520,6 +879,18 @@ rabc_server_set_property (GObject      *object,
       break;
     case PROP_SOCKET_MODE:
       rabc_server_set_socket_mode (self, g_value_get_uint (value));
+      break;
+    case PROP_MAX_CLIENTS:
+      rabc_server_set_max_clients (self, g_value_get_uint (value));
+      break;
+    case PROP_MAX_CLIENTS_PER_UID:
+      rabc_server_set_max_clients_per_uid (self, g_value_get_uint (value));
+      break;
+    case PROP_MAX_BUFFERED_BYTES:
+      rabc_server_set_max_buffered_bytes (self, g_value_get_uint64 (value));
+      break;
+    case PROP_FRAME_TIMEOUT:
+      rabc_server_set_frame_timeout (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -609,6 +980,83 @@ rabc_server_class_init (RabcServerClass *klass)
                           FALSE,
                           G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * RabcServer:max-clients:
+   *
+   * The most clients connected at once; a connection beyond it is
+   * accepted and closed at once, with a log message. When the descriptor
+   * limit (`RLIMIT_NOFILE`) leaves room for fewer clients, the server takes
+   * that many instead, keeping 16 descriptors in reserve, and lowers
+   * [property@Rabc.Server:max-clients-per-uid] in proportion, so that one
+   * user can still take only that share of the descriptors. The limits in
+   * effect are worked out at [method@Rabc.Server.start] and whenever one
+   * of these properties changes. Default: 2048, as dbus-daemon's system
+   * bus (`max_completed_connections`).
+   */
+  properties[PROP_MAX_CLIENTS] =
+    g_param_spec_uint ("max-clients", NULL, NULL,
+                       1, G_MAXINT32, RABC_DEFAULT_MAX_CLIENTS,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                       G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:max-clients-per-uid:
+   *
+   * The most clients one user (by the `SO_PEERCRED` of its connections)
+   * may have connected at once; a connection beyond it is accepted and
+   * closed at once, with a log message. Root is no exception. See
+   * [property@Rabc.Server:max-clients] for how the descriptor limit
+   * lowers it. Default: 256, as dbus-daemon's system bus
+   * (`max_connections_per_user`).
+   */
+  properties[PROP_MAX_CLIENTS_PER_UID] =
+    g_param_spec_uint ("max-clients-per-uid", NULL, NULL,
+                       1, G_MAXINT32, RABC_DEFAULT_MAX_CLIENTS_PER_UID,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                       G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:max-buffered-bytes:
+   *
+   * The memory all clients together may hold in the server, in bytes:
+   * messages partly received and replies not yet written. Past it, the
+   * server disconnects the client holding the most among the clients of
+   * the user holding the most, until the total is back under the limit,
+   * so that users holding less than their share keep it. The total may
+   * exceed the limit by at most what one read brings: less than one
+   * message. Default: 64 MiB.
+   *
+   * Per client the server holds at most one message partly received
+   * (shorter than [property@Rabc.Server:max-message-size]) and at most
+   * 1 MiB of replies plus the replies to one read: a client is read 1 KiB
+   * at a time (129 messages at most) between messages, and not at all
+   * while 1 MiB of replies waits for it.
+   */
+  properties[PROP_MAX_BUFFERED_BYTES] =
+    g_param_spec_uint64 ("max-buffered-bytes", NULL, NULL,
+                         1, G_MAXUINT64, RABC_DEFAULT_MAX_BUFFERED_BYTES,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                         G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcServer:frame-timeout:
+   *
+   * How long, in milliseconds, a client may stay in the middle of a frame
+   * without progress before it is disconnected, with a log message: a
+   * message it started to send and does not finish, or replies it does
+   * not read. Any byte received or written is progress. A client with
+   * nothing half-way is idle, and may stay connected as long as it likes
+   * (a [class@Rabc.Client] without automatic pings does); idle clients are
+   * bounded by [property@Rabc.Server:max-clients] and
+   * [property@Rabc.Server:max-clients-per-uid]. 0 means no timeout.
+   * Default: 5000, as dbus-daemon's `auth_timeout` on the system bus.
+   */
+  properties[PROP_FRAME_TIMEOUT] =
+    g_param_spec_uint ("frame-timeout", NULL, NULL,
+                       0, G_MAXINT32, RABC_DEFAULT_FRAME_TIMEOUT,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                       G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -661,9 +1109,11 @@ rabc_server_init (RabcServer *self)
   self->epoll_fd = -1;
   self->reply_frame = g_byte_array_new ();
   self->allowed_uids = g_array_new (FALSE, FALSE, sizeof (guint));
-  self->clients = g_hash_table_new_full (NULL, NULL,
-                                         (GDestroyNotify) rabc_connection_unref, NULL);
-  self->dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) rabc_connection_unref);
+  self->clients = g_hash_table_new (NULL, NULL);
+  rabc_peer_table_init (&self->peers);
+  self->dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) client_free);
+  for (guint kind = 0; kind < N_LOG_KINDS; kind++)
+    rabc_rate_limit_init (&self->log_limits[kind], LOG_INTERVAL, LOG_BURST);
 }
 
 /**
@@ -733,6 +1183,11 @@ serve (RabcServer  *self,
   self->epoll_source = rabc_fd_source_new (self->epoll_fd, G_IO_IN);
   g_source_set_callback (self->epoll_source, (GSourceFunc) (void (*) (void)) on_epoll, self, NULL);
   g_source_attach (self->epoll_source, self->context);
+  self->stall_source = rabc_deadline_source_new ("[rabc] frame timeout", on_stall_timer,
+                                                 self, self->context);
+  self->log_source = rabc_deadline_source_new ("[rabc] log summary", on_log_summary,
+                                               self, self->context);
+  update_limits (self);
 
   g_debug ("listening on %s", self->socket_path);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LISTENING]);
@@ -1024,4 +1479,160 @@ rabc_server_get_listening (RabcServer *self)
   g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
 
   return self->listen_fd >= 0;
+}
+
+/**
+ * rabc_server_get_max_clients:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the most clients connected at once.
+ *
+ * Returns: the value of [property@Rabc.Server:max-clients]
+ */
+guint
+rabc_server_get_max_clients (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return self->max_clients;
+}
+
+/**
+ * rabc_server_set_max_clients:
+ * @self: a [class@Rabc.Server]
+ * @max_clients: the most clients connected at once, at least 1
+ *
+ * Sets [property@Rabc.Server:max-clients]. Clients already connected
+ * stay, even beyond the new limit.
+ */
+void
+rabc_server_set_max_clients (RabcServer *self,
+                             guint       max_clients)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (max_clients > 0);
+
+  if (self->max_clients == max_clients)
+    return;
+
+  self->max_clients = max_clients;
+  update_limits (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_CLIENTS]);
+}
+
+/**
+ * rabc_server_get_max_clients_per_uid:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the most clients one user may have connected at once.
+ *
+ * Returns: the value of [property@Rabc.Server:max-clients-per-uid]
+ */
+guint
+rabc_server_get_max_clients_per_uid (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return self->max_clients_per_uid;
+}
+
+/**
+ * rabc_server_set_max_clients_per_uid:
+ * @self: a [class@Rabc.Server]
+ * @max_clients_per_uid: the most clients one user may have, at least 1
+ *
+ * Sets [property@Rabc.Server:max-clients-per-uid]. Clients already
+ * connected stay, even beyond the new limit.
+ */
+void
+rabc_server_set_max_clients_per_uid (RabcServer *self,
+                                     guint       max_clients_per_uid)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (max_clients_per_uid > 0);
+
+  if (self->max_clients_per_uid == max_clients_per_uid)
+    return;
+
+  self->max_clients_per_uid = max_clients_per_uid;
+  update_limits (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_CLIENTS_PER_UID]);
+}
+
+/**
+ * rabc_server_get_max_buffered_bytes:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the memory all clients together may hold in the server.
+ *
+ * Returns: the value of [property@Rabc.Server:max-buffered-bytes]
+ */
+guint64
+rabc_server_get_max_buffered_bytes (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return self->max_buffered_bytes;
+}
+
+/**
+ * rabc_server_set_max_buffered_bytes:
+ * @self: a [class@Rabc.Server]
+ * @max_buffered_bytes: the memory all clients together may hold, in
+ *   bytes, at least 1
+ *
+ * Sets [property@Rabc.Server:max-buffered-bytes]. Clients holding more
+ * than the new limit in all are disconnected at their next read or write.
+ */
+void
+rabc_server_set_max_buffered_bytes (RabcServer *self,
+                                    guint64     max_buffered_bytes)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (max_buffered_bytes > 0);
+
+  if (self->max_buffered_bytes == max_buffered_bytes)
+    return;
+
+  self->max_buffered_bytes = max_buffered_bytes;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_BUFFERED_BYTES]);
+}
+
+/**
+ * rabc_server_get_frame_timeout:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets how long a client may stay in the middle of a frame without
+ * progress.
+ *
+ * Returns: the value of [property@Rabc.Server:frame-timeout], in
+ *   milliseconds
+ */
+guint
+rabc_server_get_frame_timeout (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return self->frame_timeout;
+}
+
+/**
+ * rabc_server_set_frame_timeout:
+ * @self: a [class@Rabc.Server]
+ * @frame_timeout: the timeout in milliseconds, or 0 for none
+ *
+ * Sets [property@Rabc.Server:frame-timeout].
+ */
+void
+rabc_server_set_frame_timeout (RabcServer *self,
+                               guint       frame_timeout)
+{
+  g_return_if_fail (RABC_IS_SERVER (self));
+
+  if (self->frame_timeout == frame_timeout)
+    return;
+
+  self->frame_timeout = frame_timeout;
+  arm_stall_timer (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FRAME_TIMEOUT]);
 }

@@ -7,6 +7,9 @@
 #include <errno.h>
 #include <glib-unix.h>
 #include <locale.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -59,6 +62,54 @@ parse_mode (const char  *option_name,
   return TRUE;
 }
 
+static guint max_clients = RABC_DEFAULT_MAX_CLIENTS;
+static guint max_clients_per_uid = RABC_DEFAULT_MAX_CLIENTS_PER_UID;
+static guint64 max_buffered_bytes = RABC_DEFAULT_MAX_BUFFERED_BYTES;
+static guint frame_timeout = RABC_DEFAULT_FRAME_TIMEOUT;
+
+/* The value of --NAME as an unsigned number from @min to @max. */
+static gboolean
+parse_number (const char  *option_name,
+              const char  *value,
+              guint64      min,
+              guint64      max,
+              guint64     *number,
+              GError     **error)
+{
+  if (!g_ascii_string_to_unsigned (value, 10, min, max, number, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "invalid %s \"%s\": expected a number from %" G_GUINT64_FORMAT
+                   " to %" G_GUINT64_FORMAT, option_name, value, min, max);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_limit (const char  *option_name,
+             const char  *value,
+             gpointer     data,
+             GError     **error)
+{
+  guint64 number;
+
+  if (g_str_equal (option_name, "--max-buffered-bytes"))
+    return parse_number (option_name, value, 1, G_MAXUINT64, &max_buffered_bytes, error);
+
+  if (!parse_number (option_name, value, g_str_equal (option_name, "--frame-timeout") ? 0 : 1,
+                     G_MAXINT32, &number, error))
+    return FALSE;
+
+  if (g_str_equal (option_name, "--max-clients"))
+    max_clients = number;
+  else if (g_str_equal (option_name, "--max-clients-per-uid"))
+    max_clients_per_uid = number;
+  else
+    frame_timeout = number;
+  return TRUE;
+}
+
 static const GOptionEntry entries[] = {
   { "socket", 's', G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME, &socket_path,
     "Listen on PATH (default: $RABC_SOCKET_PATH, or " RABC_DEFAULT_SOCKET_PATH ")", "PATH" },
@@ -66,6 +117,15 @@ static const GOptionEntry entries[] = {
     "Give the socket file the octal permissions MODE (default: 0600)", "MODE" },
   { "allow-uid", 'u', G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_uid,
     "Accept connections only from user UID; repeat for more users (default: any user)", "UID" },
+  { "max-clients", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_limit,
+    "Serve at most N clients at once (default: 2048)", "N" },
+  { "max-clients-per-uid", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_limit,
+    "Serve at most N clients of one user at once (default: 256)", "N" },
+  { "max-buffered-bytes", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_limit,
+    "Hold at most BYTES for all clients together (default: 67108864, 64 MiB)", "BYTES" },
+  { "frame-timeout", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_limit,
+    "Disconnect a client stuck in the middle of a message for MS milliseconds "
+    "(default: 5000; 0: never)", "MS" },
   { "verbose", 'v', G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &verbose,
     "Log connections and other debugging messages", NULL },
   { "version", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &show_version,
@@ -108,6 +168,20 @@ take_activated_socket (GError **error)
     }
 
   return LISTEN_FDS_START;
+}
+
+/* Buffers for large messages come and go with the clients.  glibc raises
+ * its mmap threshold each time it frees a large block, after which such
+ * buffers come from the heap, which it rarely gives back: a daemon that
+ * once received 1 MiB messages would then keep megabytes it no longer
+ * uses.  A fixed threshold (the default's starting value) keeps large
+ * buffers mapped, so that their memory goes back as they are freed. */
+static void
+return_large_buffers (void)
+{
+#ifdef __GLIBC__
+  mallopt (M_MMAP_THRESHOLD, 128 * 1024);
+#endif
 }
 
 /* Every client costs a descriptor: allow as many as the hard limit. */
@@ -166,6 +240,7 @@ main (int   argc,
     g_log_set_debug_enabled (TRUE);
 
   raise_descriptor_limit ();
+  return_large_buffers ();
 
   /* Before listening: once a client can see the socket, a SIGTERM must
    * already mean a clean stop. */
@@ -177,6 +252,10 @@ main (int   argc,
   server = g_object_new (RABC_TYPE_SERVER,
                          "socket-path", socket_path,
                          "socket-mode", socket_mode,
+                         "max-clients", max_clients,
+                         "max-clients-per-uid", max_clients_per_uid,
+                         "max-buffered-bytes", max_buffered_bytes,
+                         "frame-timeout", frame_timeout,
                          NULL);
   for (guint i = 0; i < allowed_uids->len; i++)
     rabc_server_add_allowed_uid (server, g_array_index (allowed_uids, guint, i));
