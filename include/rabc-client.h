@@ -17,6 +17,14 @@ G_BEGIN_DECLS
 
 #define RABC_TYPE_CLIENT (rabc_client_get_type ())
 
+/**
+ * RABC_SERVER_UID_ANY:
+ *
+ * The value of [property@Rabc.Client:server-uid] that accepts a server
+ * running as any user. It is `(uid_t) -1`, which is never a user's ID.
+ */
+#define RABC_SERVER_UID_ANY ((guint) 0xffffffffU)
+
 RABC_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (RabcClient, rabc_client, RABC, CLIENT, GObject)
 
@@ -64,6 +72,12 @@ gboolean    rabc_client_get_auto_reconnect    (RabcClient           *self);
 RABC_AVAILABLE_IN_ALL
 void        rabc_client_set_auto_reconnect    (RabcClient           *self,
                                                gboolean              auto_reconnect);
+
+RABC_AVAILABLE_IN_ALL
+guint       rabc_client_get_server_uid        (RabcClient           *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_client_set_server_uid        (RabcClient           *self,
+                                               guint                 server_uid);
 
 RABC_AVAILABLE_IN_ALL
 char       *rabc_client_send_sync             (RabcClient           *self,

@@ -45,6 +45,8 @@ G_BEGIN_DECLS
  * @RABC_ERROR_BUG: an internal error in librabc; please report it
  * @RABC_ERROR_ADDRESS_IN_USE: a server is already listening on the socket
  *   path
+ * @RABC_ERROR_UNTRUSTED_SERVER: the server runs as a user the client does
+ *   not accept (see [property@Rabc.Client:server-uid])
  *
  * Error codes of the [error@Rabc.Error] domain. Cancellation is reported as
  * `G_IO_ERROR_CANCELLED` in the `G_IO_ERROR` domain, as in GIO.
@@ -58,6 +60,7 @@ typedef enum {
   RABC_ERROR_CLOSED,
   RABC_ERROR_BUG,
   RABC_ERROR_ADDRESS_IN_USE,
+  RABC_ERROR_UNTRUSTED_SERVER,
 } RabcError;
 
 RABC_AVAILABLE_IN_ALL

@@ -5,10 +5,13 @@
 
 #include "config.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "rabc-client.h"
 #include "rabc-connection-private.h"
+#include "rabc-deadline-source-private.h"
 #include "rabc-defaults.h"
 #include "rabc-error.h"
 #include "rabc-fd-source-private.h"
@@ -81,6 +84,7 @@ struct _RabcClient {
   guint           timeout;
   gint64          round_trip_time;
   gboolean        auto_reconnect;
+  guint           server_uid;
   guint           reconnect_delay;
   GSource        *reconnect_source;
 
@@ -117,6 +121,7 @@ enum {
   PROP_TIMEOUT,
   PROP_ROUND_TRIP_TIME,
   PROP_AUTO_RECONNECT,
+  PROP_SERVER_UID,
   N_PROPS
 };
 
@@ -138,18 +143,6 @@ static guint signals[N_SIGNALS];
 #define RECONNECT_MAX_DELAY_MS 5000
 
 static void schedule_reconnect (RabcClient *self);
-
-static gboolean
-deadline_source_dispatch (GSource     *source,
-                          GSourceFunc  callback,
-                          gpointer     user_data)
-{
-  return callback (user_data);
-}
-
-static GSourceFuncs deadline_source_funcs = {
-  .dispatch = deadline_source_dispatch,
-};
 
 /* When something started at @start (monotonic time) times out, or -1. */
 static gint64
@@ -542,13 +535,49 @@ set_connection (RabcClient     *self,
       g_source_set_callback (self->io_source, (GSourceFunc) (void (*) (void)) on_io, self, NULL);
       g_source_attach (self->io_source, self->context);
 
-      self->deadline_source = g_source_new (&deadline_source_funcs, sizeof (GSource));
-      g_source_set_static_name (self->deadline_source, "[rabc] reply deadline");
-      g_source_set_callback (self->deadline_source, on_deadline, self, NULL);
-      g_source_attach (self->deadline_source, self->context);
+      self->deadline_source = rabc_deadline_source_new ("[rabc] reply deadline", on_deadline,
+                                                        self, self->context);
     }
 
   restart_ping_timer (self);
+}
+
+/* Connects to the socket and checks who listens on it: root, this
+ * process's user or :server-uid.  A full backlog is G_IO_ERROR_WOULD_BLOCK,
+ * for the caller to retry. */
+static int
+connect_to_server (RabcClient  *self,
+                   GError     **error)
+{
+  int fd = rabc_socket_connect (self->socket_path, error);
+  pid_t server_pid;
+  uid_t server_uid;
+
+  if (fd < 0)
+    return -1;
+
+  if (!rabc_socket_get_peer (fd, &server_pid, &server_uid))
+    {
+      int errsv = errno;
+
+      close (fd);
+      g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                   "cannot tell who listens on %s: %s", self->socket_path, g_strerror (errsv));
+      return -1;
+    }
+
+  if (server_uid != 0 && server_uid != geteuid () &&
+      self->server_uid != RABC_SERVER_UID_ANY && server_uid != self->server_uid)
+    {
+      close (fd);
+      g_set_error (error, RABC_ERROR, RABC_ERROR_UNTRUSTED_SERVER,
+                   "the server on %s runs as uid %u (pid %d), which is neither root, "
+                   "this user nor the server-uid: refusing to talk to it",
+                   self->socket_path, (guint) server_uid, (int) server_pid);
+      return -1;
+    }
+
+  return fd;
 }
 
 static void
@@ -577,7 +606,7 @@ on_reconnect (gpointer user_data)
 
   g_clear_pointer (&self->reconnect_source, g_source_unref);
 
-  fd = rabc_socket_connect (self->socket_path, &error);
+  fd = connect_to_server (self, &error);
   if (fd < 0)
     {
       g_debug ("reconnecting: %s", error->message);
@@ -628,7 +657,7 @@ rabc_client_initable_init (GInitable     *initable,
         break;
 
       g_autoptr(GError) local_error = NULL;
-      int fd = rabc_socket_connect (self->socket_path, &local_error);
+      int fd = connect_to_server (self, &local_error);
 
       if (fd >= 0)
         {
@@ -698,7 +727,7 @@ init_attempt (GTask *task)
       return;
     }
 
-  fd = rabc_socket_connect (self->socket_path, &error);
+  fd = connect_to_server (self, &error);
   if (fd >= 0)
     {
       client_connected (self, fd);
@@ -841,6 +870,9 @@ rabc_client_get_property (GObject    *object,
     case PROP_AUTO_RECONNECT:
       g_value_set_boolean (value, self->auto_reconnect);
       break;
+    case PROP_SERVER_UID:
+      g_value_set_uint (value, self->server_uid);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -873,6 +905,9 @@ rabc_client_set_property (GObject      *object,
       break;
     case PROP_AUTO_RECONNECT:
       rabc_client_set_auto_reconnect (self, g_value_get_boolean (value));
+      break;
+    case PROP_SERVER_UID:
+      rabc_client_set_server_uid (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -989,6 +1024,31 @@ rabc_client_class_init (RabcClientClass *klass)
                           FALSE,
                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY |
                           G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcClient:server-uid:
+   *
+   * A user, besides root and the client's own effective user, whom the
+   * client accepts as the server; %RABC_SERVER_UID_ANY accepts any user.
+   *
+   * After connecting, the client reads the credentials of the process
+   * listening on the socket (`SO_PEERCRED`) and refuses to talk to a
+   * server running as anybody else, failing with
+   * %RABC_ERROR_UNTRUSTED_SERVER. The default socket path is in `/tmp`,
+   * where any local user may bind it first and answer in the daemon's
+   * place: without the check, root's client would take that user's
+   * replies. Under systemd the socket is bound by the service manager,
+   * which runs as root, at boot. Default: 0 (root), which adds nobody.
+   *
+   * It applies to every connection from the next one on; set it at
+   * construction, with [ctor@GObject.Object.new] and
+   * [method@Gio.Initable.init], for the first.
+   */
+  properties[PROP_SERVER_UID] =
+    g_param_spec_uint ("server-uid", NULL, NULL,
+                       0, G_MAXUINT32, 0,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                       G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -1542,4 +1602,42 @@ rabc_client_close (RabcClient *self)
 
   stop_reconnecting (self);
   client_disconnect (self, NULL, TRUE);
+}
+
+/**
+ * rabc_client_get_server_uid:
+ * @self: a [class@Rabc.Client]
+ *
+ * Gets the user, besides root and the client's own, whom the client
+ * accepts as the server.
+ *
+ * Returns: the value of [property@Rabc.Client:server-uid]
+ */
+guint
+rabc_client_get_server_uid (RabcClient *self)
+{
+  g_return_val_if_fail (RABC_IS_CLIENT (self), 0);
+
+  return self->server_uid;
+}
+
+/**
+ * rabc_client_set_server_uid:
+ * @self: a [class@Rabc.Client]
+ * @server_uid: a user ID, or %RABC_SERVER_UID_ANY
+ *
+ * Sets [property@Rabc.Client:server-uid], for the connections made from
+ * now on.
+ */
+void
+rabc_client_set_server_uid (RabcClient *self,
+                            guint       server_uid)
+{
+  g_return_if_fail (RABC_IS_CLIENT (self));
+
+  if (self->server_uid == server_uid)
+    return;
+
+  self->server_uid = server_uid;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SERVER_UID]);
 }

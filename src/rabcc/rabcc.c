@@ -17,6 +17,30 @@ static int timeout = RABC_DEFAULT_TIMEOUT;
 static gboolean json_output;
 static gboolean reconnect;
 static gboolean show_version;
+static guint server_uid;
+
+static gboolean
+parse_server_uid (const char  *option_name,
+                  const char  *value,
+                  gpointer     data,
+                  GError     **error)
+{
+  guint64 uid;
+
+  if (g_str_equal (value, "any"))
+    {
+      server_uid = RABC_SERVER_UID_ANY;
+      return TRUE;
+    }
+  if (!g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT32 - 1, &uid, NULL))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "invalid --server-uid \"%s\": expected a numeric user ID or \"any\"", value);
+      return FALSE;
+    }
+  server_uid = uid;
+  return TRUE;
+}
 
 static const GOptionEntry entries[] = {
   { "socket", 's', G_OPTION_FLAG_NONE, G_OPTION_ARG_FILENAME, &socket_path,
@@ -31,6 +55,9 @@ static const GOptionEntry entries[] = {
     "Fail when a reply takes longer than MS milliseconds; 0 waits forever (default: 5000)", "MS" },
   { "reconnect", 'r', G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &reconnect,
     "Reconnect when the daemon goes away, and go on", NULL },
+  { "server-uid", 'u', G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_server_uid,
+    "Also accept a daemon running as user UID, or as anybody with \"any\" "
+    "(default: only root or yourself)", "UID" },
   { "json", 'j', G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &json_output,
     "Print one JSON object per reply: message, reply and round trip in microseconds", NULL },
   { "version", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &show_version,
@@ -209,6 +236,7 @@ main (int   argc,
                            "ping-message", message != NULL ? message : "ping",
                            "timeout", (guint) timeout,
                            "auto-reconnect", reconnect,
+                           "server-uid", server_uid,
                            NULL);
   if (client == NULL)
     {
