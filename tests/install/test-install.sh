@@ -53,6 +53,23 @@ if [ "${RABC_EXPECT_DOCS:-0}" = 1 ]; then
   exists "$root/share/doc/rabc-1/index.html"
 fi
 
+# The service's sandbox, scored as systemd would: an exposure level of at
+# most 2.0 ("OK" or better).  systemd-analyze scores 0 to 100 inside and
+# shows a tenth of it.
+service="$root/lib/systemd/system/rabcd.service"
+systemd-analyze security --offline=true --threshold=20 "$service" >"$work/security.txt" 2>&1 ||
+  { cat "$work/security.txt" >&2; fail "rabcd.service is exposed more than 2.0"; }
+echo "ok: $(grep 'Overall exposure level' "$work/security.txt")"
+# It runs unprivileged, within limits that agree with rabcd's own: the 2048
+# clients of --max-clients and 16 descriptors in reserve, and more memory
+# than the 64 MiB of --max-buffered-bytes.
+grep -qx 'DynamicUser=yes' "$service" || fail "rabcd.service does not run as a dynamic user"
+nofile=$(sed -n 's/^LimitNOFILE=//p' "$service")
+[ "${nofile:-0}" -ge $((2048 + 16 + 16)) ] || fail "LimitNOFILE=$nofile leaves no room for 2048 clients"
+memory=$(sed -n 's/^MemoryMax=\([0-9]*\)M$/\1/p' "$service")
+[ "${memory:-0}" -ge 128 ] || fail "MemoryMax= is missing or below twice the 64 MiB of --max-buffered-bytes"
+echo "ok: rabcd.service runs as a dynamic user with LimitNOFILE=$nofile and MemoryMax=${memory}M"
+
 # Only rabc_* symbols are exported.
 others=$(nm -D --defined-only "$lib/librabc-1.so.0.0.0" | awk '{print $3}' | grep -v '^rabc_' || true)
 [ -z "$others" ] || fail "exported symbols outside rabc_*: $others"
