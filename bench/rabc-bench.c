@@ -267,7 +267,8 @@ start_server (Bench       *bench,
               const char  *name,
               GError     **error)
 {
-  const char *argv[5];
+  g_autofree char *max_clients = NULL;
+  const char *argv[9];
   int log_fd;
   pid_t pid;
 
@@ -288,10 +289,18 @@ start_server (Bench       *bench,
     }
   else
     {
+      /* Every connection of the benchmark is one user's: the limits on
+       * clients are raised to what it opens, or rabcd would refuse all
+       * but 256 of them. */
+      max_clients = g_strdup_printf ("%u", MAX (bench->plan.scale_conns, load_sizes[N_LOAD_SIZES - 1]) + 16);
       argv[0] = bench->rabcd;
       argv[1] = "--socket";
       argv[2] = bench->socket_paths[kind];
-      argv[3] = NULL;
+      argv[3] = "--max-clients";
+      argv[4] = max_clients;
+      argv[5] = "--max-clients-per-uid";
+      argv[6] = max_clients;
+      argv[7] = NULL;
     }
 
   /* rabcd gets the descriptor limit the benchmark itself was given, not the
