@@ -37,6 +37,19 @@
  * never delays the others; a client that breaks the protocol is
  * disconnected with a log message.
  *
+ * No client can make the server spend more than a bounded share of its
+ * memory, descriptors or time, with limits modelled on those of
+ * dbus-daemon's system bus: [property@Rabc.Server:max-clients] and
+ * [property@Rabc.Server:max-clients-per-uid], lowered to what the
+ * descriptor limit allows; [property@Rabc.Server:max-buffered-bytes] over
+ * all clients; [property@Rabc.Server:frame-timeout] for a client stuck in
+ * the middle of a frame. Each round of the main loop reads at most 64 KiB
+ * between frames, shared among the clients ready in it and at least 1 KiB
+ * each, so that a client pipelining requests as fast as it can has at
+ * most 129 of them answered before the others' turn once a hundred are
+ * ready. Each kind of log message a client can cause appears at most ten
+ * times in ten seconds, followed by a line counting the others.
+ *
  * The server is careful with the socket file: it holds a lock file beside
  * it, refuses to start while another server holds that lock or answers on
  * the path, replaces a stale socket file left by a server that is gone,
@@ -143,10 +156,13 @@ static guint signals[N_SIGNALS];
 #define MAX_EVENTS_PER_DISPATCH 256
 #define MAX_ACCEPTS_PER_DISPATCH 64
 #define ACCEPT_RETRY_MS 100
-/* A client's share of a round: one read of this many bytes between frames,
- * so at most 129 messages, whatever the others do (a frame still missing
- * bytes is read further, up to 64 KiB). */
-#define READ_SHARE 1024
+/* What one round reads between frames, shared among the clients ready in
+ * it, and the least share: one ready client alone is read 64 KiB at a
+ * time, a hundred 1 KiB each, so that at most 129 messages of each are
+ * answered before the others' turn (a frame still missing bytes is read
+ * further, up to 64 KiB). */
+#define ROUND_READ (64 * 1024)
+#define MIN_READ_SHARE 1024
 /* A client is not read while this much output waits for it: enough for a
  * client that sends many requests before it reads, bounded for one that
  * never reads. */
@@ -332,8 +348,10 @@ client_account (RabcServer *self,
 static void
 client_handle_io (RabcServer   *self,
                   Client       *client,
-                  GIOCondition  condition)
+                  GIOCondition  condition,
+                  gsize         read_share)
 {
+  rabc_connection_set_read_policy (client->conn, read_share, OUTPUT_LIMIT);
   rabc_connection_handle_io (client->conn, condition);
   client_account (self, client);
 }
@@ -577,7 +595,7 @@ accept_clients (RabcServer *self)
       client->entry.uid = peer_uid;
       client->entry.data = client;
       client->conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, client);
-      rabc_connection_set_read_policy (client->conn, READ_SHARE, OUTPUT_LIMIT);
+      rabc_connection_set_read_policy (client->conn, MIN_READ_SHARE, OUTPUT_LIMIT);
 
       event.data.ptr = client;
       if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0)
@@ -679,7 +697,8 @@ on_epoll (GIOCondition condition,
       if (client == NULL)
         accept_clients (self);
       else
-        client_handle_io (self, client, condition_from_epoll (events[i].events));
+        client_handle_io (self, client, condition_from_epoll (events[i].events),
+                          MAX (MIN_READ_SHARE, ROUND_READ / n));
     }
 
   if (--self->dispatch_depth == 0)
@@ -713,7 +732,7 @@ drain_clients (RabcServer *self)
           if (rabc_connection_is_closed (client->conn))
             break;
           moved = rabc_connection_get_bytes_moved (client->conn);
-          client_handle_io (self, client, G_IO_IN | G_IO_OUT);
+          client_handle_io (self, client, G_IO_IN | G_IO_OUT, ROUND_READ);
           if (rabc_connection_get_bytes_moved (client->conn) == moved)
             break;
         }
@@ -1028,9 +1047,8 @@ rabc_server_class_init (RabcServerClass *klass)
    *
    * Per client the server holds at most one message partly received
    * (shorter than [property@Rabc.Server:max-message-size]) and at most
-   * 1 MiB of replies plus the replies to one read: a client is read 1 KiB
-   * at a time (129 messages at most) between messages, and not at all
-   * while 1 MiB of replies waits for it.
+   * 1 MiB of replies plus the replies to one read of at most 64 KiB: a
+   * client is not read at all while 1 MiB of replies waits for it.
    */
   properties[PROP_MAX_BUFFERED_BYTES] =
     g_param_spec_uint64 ("max-buffered-bytes", NULL, NULL,
