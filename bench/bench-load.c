@@ -8,6 +8,7 @@
 #include "bench-util.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
@@ -331,5 +332,208 @@ bench_scale_run (const char        *path,
 out:
   result->answered = load.answered;
   load_clear (&load);
+  return ok;
+}
+
+/* --- fairness: a victim beside greedy connections ----------------------- */
+
+#define GREEDY_IN_FLIGHT (64 * 1024)
+#define GREEDY_CHUNK_PINGS 341   /* 4092 bytes */
+#define FAIRNESS_WARMUP_NS (G_GINT64_CONSTANT (200) * 1000000)
+
+typedef struct {
+  int     fd;
+  guint64 sent;
+  guint64 received;
+} GreedyConn;
+
+typedef struct {
+  GreedyConn   *conns;
+  guint         n_conns;
+  int           epoll_fd;
+  gint          stop;
+  guint64       replies;
+  char         *error;
+} Greedy;
+
+static gpointer
+greedy_thread (gpointer user_data)
+{
+  Greedy *greedy = user_data;
+  struct sched_param param = { 0 };
+  guint8 pings[GREEDY_CHUNK_PINGS * BENCH_PING_FRAME_SIZE];
+  struct epoll_event events[MAX_EVENTS];
+
+  /* The victim shares this CPU: it must get it whenever it wants it, or
+   * the scheduler, not the server, would decide its latency. */
+  sched_setscheduler (0, SCHED_IDLE, &param);
+
+  for (guint i = 0; i < GREEDY_CHUNK_PINGS; i++)
+    memcpy (pings + i * BENCH_PING_FRAME_SIZE, bench_ping_frame, BENCH_PING_FRAME_SIZE);
+
+  while (!g_atomic_int_get (&greedy->stop))
+    {
+      int n = epoll_wait (greedy->epoll_fd, events, MAX_EVENTS, 50);
+
+      for (int e = 0; e < n; e++)
+        {
+          GreedyConn *conn = &greedy->conns[events[e].data.u32];
+
+          if (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            {
+              guint8 buffer[64 * 1024];
+              ssize_t got = read (conn->fd, buffer, sizeof buffer);
+
+              if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+                {
+                  greedy->error = g_strdup_printf ("the server closed a greedy connection: %s",
+                                                   got == 0 ? "end of file" : g_strerror (errno));
+                  return NULL;
+                }
+              if (got > 0)
+                conn->received += got;
+            }
+          if ((events[e].events & EPOLLOUT) && conn->sent - conn->received < GREEDY_IN_FLIGHT)
+            {
+              /* Whole pings, from wherever the last write stopped. */
+              gsize offset = conn->sent % sizeof pings;
+              ssize_t put = write (conn->fd, pings + offset, sizeof pings - offset);
+
+              if (put > 0)
+                conn->sent += put;
+            }
+        }
+    }
+
+  for (guint i = 0; i < greedy->n_conns; i++)
+    greedy->replies += greedy->conns[i].received / BENCH_PING_FRAME_SIZE;
+  return NULL;
+}
+
+static gboolean
+victim_round_trip (int            fd,
+                   BenchSamples  *samples,
+                   GError       **error)
+{
+  BenchReplyScanner scanner = { 0 };
+  gint64 start = bench_now_ns ();
+  int replies = 0;
+
+  if (!bench_write_all (fd, bench_ping_frame, BENCH_PING_FRAME_SIZE))
+    goto broken;
+  while (replies == 0)
+    {
+      guint8 buffer[64];
+      ssize_t got = read (fd, buffer, sizeof buffer);
+
+      if (got < 0 && errno == EINTR)
+        continue;
+      if (got <= 0)
+        goto broken;
+      replies = bench_reply_scanner_feed (&scanner, buffer, got);
+      if (replies < 0 || replies > 1)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                               "the victim's reply is not one \"pong\" frame");
+          return FALSE;
+        }
+    }
+  bench_samples_add (samples, bench_now_ns () - start);
+  return TRUE;
+
+broken:
+  g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+               "the victim's connection broke: %s", g_strerror (errno));
+  return FALSE;
+}
+
+gboolean
+bench_fairness_run (const char           *path,
+                    pid_t                 server_pid,
+                    guint                 n_greedy,
+                    double                duration_s,
+                    BenchSamples         *victim,
+                    BenchFairnessResult  *result,
+                    GError              **error)
+{
+  g_autofree int *fds = g_new (int, MAX (n_greedy, 1));
+  Greedy greedy = { 0 };
+  GThread *thread = NULL;
+  gint64 start, window_start, window_end;
+  gboolean ok = FALSE;
+  int victim_fd = -1;
+
+  memset (result, 0, sizeof *result);
+  result->n_greedy = n_greedy;
+  greedy.epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+  greedy.conns = g_new0 (GreedyConn, MAX (n_greedy, 1));
+  greedy.n_conns = n_greedy;
+
+  if (n_greedy > 0 && !bench_connect_many (path, fds, n_greedy, 30000, error))
+    {
+      greedy.n_conns = 0;
+      goto out;
+    }
+  for (guint i = 0; i < n_greedy; i++)
+    {
+      struct epoll_event event = { .events = EPOLLIN | EPOLLOUT, .data.u32 = i };
+
+      greedy.conns[i].fd = fds[i];
+      epoll_ctl (greedy.epoll_fd, EPOLL_CTL_ADD, fds[i], &event);
+    }
+
+  victim_fd = bench_connect_blocking (path, error);
+  if (victim_fd < 0)
+    goto out;
+
+  thread = g_thread_new ("greedy", greedy_thread, &greedy);
+  start = bench_now_ns ();
+  window_start = start + FAIRNESS_WARMUP_NS;
+  window_end = window_start + (gint64) (duration_s * 1e9);
+
+  /* Warm-up round trips are thrown away. */
+  {
+    BenchSamples warmup = { 0 };
+    gboolean warm = TRUE;
+
+    while (warm && bench_now_ns () < window_start)
+      warm = victim_round_trip (victim_fd, &warmup, error);
+    bench_samples_clear (&warmup);
+    if (!warm)
+      goto out;
+  }
+  while (bench_now_ns () < window_end)
+    {
+      if (!victim_round_trip (victim_fd, victim, error))
+        goto out;
+      result->victim_round_trips++;
+    }
+  ok = TRUE;
+
+out:
+  if (thread != NULL)
+    {
+      g_atomic_int_set (&greedy.stop, 1);
+      g_thread_join (thread);
+      if (greedy.error != NULL && ok)
+        {
+          g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, greedy.error);
+          ok = FALSE;
+        }
+      result->greedy_replies_per_s = greedy.replies / ((bench_now_ns () - start) / 1e9);
+    }
+  if (server_pid > 0 && !bench_child_alive (server_pid) && ok)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                           "the server exited during the run");
+      ok = FALSE;
+    }
+  g_free (greedy.error);
+  if (victim_fd >= 0)
+    close (victim_fd);
+  for (guint i = 0; i < greedy.n_conns; i++)
+    close (greedy.conns[i].fd);
+  g_free (greedy.conns);
+  close (greedy.epoll_fd);
   return ok;
 }

@@ -8,6 +8,8 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "bench-util.h"
+
 G_BEGIN_DECLS
 
 typedef struct {
@@ -50,5 +52,24 @@ gboolean bench_scale_run (const char       *path,
                           guint             n_conns,
                           BenchScaleResult *result,
                           GError          **error);
+
+typedef struct {
+  guint   n_greedy;
+  double  greedy_replies_per_s;  /* all greedy connections together */
+  guint64 victim_round_trips;
+} BenchFairnessResult;
+
+/* Opens @n_greedy connections that pipeline "ping" as fast as they can
+ * (up to 64 KiB in flight each, replies read as they come), in a thread of
+ * the lowest priority, SCHED_IDLE, so that it never keeps the victim from
+ * its CPU; after 0.2 s of that, a victim on a connection of its own does
+ * blocking round trips for @duration_s, each recorded in @victim. */
+gboolean bench_fairness_run (const char          *path,
+                             pid_t                server_pid,
+                             guint                n_greedy,
+                             double               duration_s,
+                             BenchSamples        *victim,
+                             BenchFairnessResult *result,
+                             GError             **error);
 
 G_END_DECLS

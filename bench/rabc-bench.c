@@ -46,6 +46,8 @@
 #define TARGET_THROUGHPUT  0.8
 #define TARGET_SCALE_CONNS 10000
 #define TARGET_RSS_BYTES   4096.0
+/* A victim's p99 round trip beside 100 greedy connections, microseconds. */
+#define TARGET_FAIR_P99_US 2000.0
 
 typedef enum {
   SERVER_RAW,
@@ -174,6 +176,18 @@ typedef struct {
 static const guint load_sizes[N_LOAD_SIZES] = { 1, 100, 1000 };
 
 typedef struct {
+  guint        n_greedy;
+  BenchSamples victim;
+  double       greedy_rate[MAX_ROUNDS];
+  guint        n_rounds;
+  char        *error;
+} FairCase;
+
+#define N_FAIR_SIZES 3
+static const guint fair_sizes[N_FAIR_SIZES] = { 0, 1, 100 };
+#define FAIR_ROUNDS 3
+
+typedef struct {
   Plan             plan;
   char            *tmpdir;
   char            *self_exe;
@@ -193,6 +207,7 @@ typedef struct {
 
   LatencyCase      latency[N_CLIENTS][N_SERVERS];
   LoadCase         load[N_LOAD_SIZES][N_SERVERS];
+  FairCase         fair[N_FAIR_SIZES][N_SERVERS];
   BenchScaleResult scale;
   gboolean         scale_ran;
   char            *scale_error;
@@ -931,6 +946,41 @@ run_load (Bench *bench)
 }
 
 static void
+run_fairness (Bench *bench)
+{
+  const Plan *plan = &bench->plan;
+
+  for (guint r = 0; r < MIN (plan->load_rounds, FAIR_ROUNDS); r++)
+    for (guint i = 0; i < N_FAIR_SIZES; i++)
+      for (guint j = 0; j < N_SERVERS; j++)
+        {
+          ServerKind s = (j + r) % N_SERVERS;
+          FairCase *c = &bench->fair[i][s];
+          g_autoptr(GError) error = NULL;
+          BenchFairnessResult result;
+
+          c->n_greedy = fair_sizes[i];
+          if (c->error != NULL)
+            continue;
+          if (bench->server_pids[s] <= 0)
+            {
+              c->error = g_strdup_printf ("the %s server is not running", server_names[s]);
+              continue;
+            }
+          if (!bench_fairness_run (bench->socket_paths[s], bench->server_pids[s], c->n_greedy,
+                                   plan->load_duration_s, &c->victim, &result, &error))
+            {
+              c->error = g_strdup (error->message);
+              g_printerr ("rabc-bench: fairness of %s beside %u greedy connections: %s\n",
+                          server_names[s], c->n_greedy, error->message);
+              continue;
+            }
+          if (c->n_rounds < MAX_ROUNDS)
+            c->greedy_rate[c->n_rounds++] = result.greedy_replies_per_s;
+        }
+}
+
+static void
 run_scale (Bench *bench)
 {
   g_autoptr(GError) error = NULL;
@@ -1288,6 +1338,59 @@ report (Bench *bench)
       }
   g_string_append (json, "  ],\n");
 
+  /* Fairness. */
+  g_print ("\nFAIRNESS: a victim doing blocking round trips for %.1f s, %u rounds, beside N\n"
+           "greedy connections that pipeline pings as fast as they can (64 KiB in flight\n"
+           "each, replies read as they come), driven by one thread at SCHED_IDLE on the\n"
+           "clients' CPU so that it never delays the victim there; victim's p50, p99 and\n"
+           "maximum round trip, and the replies per second the greedy ones got.\n\n",
+           plan->load_duration_s, MIN (plan->load_rounds, FAIR_ROUNDS));
+  g_print ("%-18s %6s %9s %9s %9s %12s  %-9s %s\n",
+           "server", "greedy", "p50 µs", "p99 µs", "max µs", "greedy rep/s", "target", "result");
+  g_string_append (json, "  \"fairness\": [\n");
+  for (guint i = 0; i < N_FAIR_SIZES; i++)
+    for (ServerKind s = 0; s < N_SERVERS; s++)
+      {
+        FairCase *c = &bench->fair[i][s];
+        gboolean has_target = s == SERVER_RABCD && fair_sizes[i] == 100;
+        double p50 = bench_samples_percentile (&c->victim, 50);
+        double p99 = bench_samples_percentile (&c->victim, 99);
+        double max = bench_samples_percentile (&c->victim, 100);
+        double rate = bench_median (c->greedy_rate, c->n_rounds);
+        Verdict verdict;
+
+        if (c->error != NULL || c->victim.len == 0)
+          {
+            verdict = VERDICT_FAILED;
+            all_ran = FALSE;
+            if (has_target)
+              tally.failures++;
+          }
+        else
+          verdict = judge (bench, &tally, has_target, p99 <= TARGET_FAIR_P99_US);
+
+        g_print ("%-18s %6u %9.1f %9.1f %9.1f %12.0f  %-9s %s%s%s\n",
+                 s == SERVER_RAW ? "raw epoll server" : "rabcd", fair_sizes[i], p50, p99, max,
+                 rate, has_target ? "p99<=2000" : "-", verdict_names[verdict],
+                 c->error ? ": " : "", c->error ? c->error : "");
+
+        g_string_append (json, "    {\"server\": ");
+        json_string (json, server_names[s]);
+        g_string_append_printf (json, ", \"greedy\": %u, \"victim_round_trips\": %" G_GSIZE_FORMAT
+                                ", \"p50_us\": ", fair_sizes[i], c->victim.len);
+        json_number (json, p50);
+        g_string_append (json, ", \"p99_us\": ");
+        json_number (json, p99);
+        g_string_append (json, ", \"max_us\": ");
+        json_number (json, max);
+        g_string_append (json, ", \"greedy_replies_per_s\": ");
+        json_number (json, rate);
+        g_string_append (json, ", \"result\": ");
+        json_string (json, verdict_names[verdict]);
+        json_case_end (json, c->error, i == N_FAIR_SIZES - 1 && s == N_SERVERS - 1);
+      }
+  g_string_append (json, "  ],\n");
+
   /* Scale. */
   {
     const BenchScaleResult *sc = &bench->scale;
@@ -1412,6 +1515,12 @@ bench_free (Bench *bench)
   for (guint i = 0; i < N_LOAD_SIZES; i++)
     for (ServerKind s = 0; s < N_SERVERS; s++)
       g_free (bench->load[i][s].error);
+  for (guint i = 0; i < N_FAIR_SIZES; i++)
+    for (ServerKind s = 0; s < N_SERVERS; s++)
+      {
+        bench_samples_clear (&bench->fair[i][s].victim);
+        g_free (bench->fair[i][s].error);
+      }
   for (ServerKind s = 0; s < N_SERVERS; s++)
     {
       g_free (bench->socket_paths[s]);
@@ -1603,6 +1712,8 @@ main (int   argc,
   run_latency (&bench);
   g_printerr ("rabc-bench: throughput...\n");
   run_load (&bench);
+  g_printerr ("rabc-bench: fairness...\n");
+  run_fairness (&bench);
   g_printerr ("rabc-bench: scale...\n");
   run_scale (&bench);
 
