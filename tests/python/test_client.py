@@ -281,3 +281,20 @@ def test_closed_is_emitted_once_with_pings_running(daemon_process, loop):
 
     assert len(closed) == 1
     assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
+
+
+def test_server_uid_defaults_to_root_and_accepts_the_own_user(daemon):
+    # The daemon runs as this test's user, which the client always accepts.
+    client = Rabc.Client.new_sync(daemon, None)
+    assert client.props.server_uid == 0
+    assert client.send_sync('ping', None) == 'pong'
+
+    client.props.server_uid = Rabc.SERVER_UID_ANY
+    assert client.get_server_uid() == Rabc.SERVER_UID_ANY == 2 ** 32 - 1
+    client.close()
+
+    any_client = Rabc.Client(socket_path=daemon, server_uid=Rabc.SERVER_UID_ANY)
+    assert any_client.init(None)
+    assert any_client.send_sync('ping', None) == 'pong'
+    any_client.close()
+    assert Rabc.Error.UNTRUSTED_SERVER.value_nick == 'untrusted-server'

@@ -349,3 +349,40 @@ def test_auto_reconnect_from_python(loop, server_path):
 
     client.close()
     server.stop()
+
+
+def test_limits_are_properties_with_their_defaults(server_path):
+    server = Rabc.Server.new(server_path)
+    assert server.props.max_clients == Rabc.DEFAULT_MAX_CLIENTS == 2048
+    assert server.props.max_clients_per_uid == Rabc.DEFAULT_MAX_CLIENTS_PER_UID == 256
+    assert server.props.max_buffered_bytes == Rabc.DEFAULT_MAX_BUFFERED_BYTES == 64 * 1024 * 1024
+    assert server.props.frame_timeout == Rabc.DEFAULT_FRAME_TIMEOUT == 5000
+
+    notified = []
+    server.connect('notify', lambda server, pspec: notified.append(pspec.name))
+    server.props.max_clients = 10
+    server.props.max_clients_per_uid = 2
+    server.props.max_buffered_bytes = 2 ** 40
+    server.props.frame_timeout = 0
+    server.props.frame_timeout = 0
+    assert notified == ['max-clients', 'max-clients-per-uid', 'max-buffered-bytes', 'frame-timeout']
+    assert server.get_max_buffered_bytes() == 2 ** 40
+
+
+def test_max_clients_per_uid_refuses_the_next_connection(loop, server_path):
+    server = Rabc.Server.new(server_path)
+    server.props.max_clients_per_uid = 2
+    assert server.start()
+    try:
+        clients = [new_client(loop, server_path, ping_interval=0) for _ in range(2)]
+        # Connected, then closed at once: listen before connecting.
+        third = Rabc.Client(socket_path=server_path, ping_interval=0)
+        closed = []
+        third.connect('closed', lambda client, error: closed.append(error))
+        third.init_async(GLib.PRIORITY_DEFAULT, None, lambda client, result: None)
+        loop.run_until(lambda: closed)
+        assert_rabc_error(closed[0], Rabc.Error.IPC_CONNECTION)
+        assert server.props.n_clients == 2
+        assert send_async_and_wait(loop, clients[0], 'ping') == 'pong'
+    finally:
+        server.stop()
