@@ -542,3 +542,19 @@ test_user_get (const char *name)
   g_hash_table_insert (users, (char *) user->name, user);
   return user;
 }
+
+/* Raises the test's own descriptor limit to the hard one, since its many
+ * connections are its descriptors too, and ignores SIGPIPE, so that a
+ * daemon hanging up is an error to check rather than a death. */
+void
+test_process_setup (void)
+{
+  struct rlimit limit;
+
+  if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max)
+    {
+      limit.rlim_cur = limit.rlim_max;
+      setrlimit (RLIMIT_NOFILE, &limit);
+    }
+  signal (SIGPIPE, SIG_IGN);
+}

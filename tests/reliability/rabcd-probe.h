@@ -41,6 +41,7 @@ typedef struct {
 } TestUser;
 
 const TestUser *test_user_get        (const char *name);
+void            test_process_setup   (void);
 
 typedef struct {
   GSubprocess *process;

@@ -1002,18 +1002,11 @@ int
 main (int   argc,
       char *argv[])
 {
-  struct rlimit limit;
   int ret;
 
   g_test_init (&argc, &argv, NULL);
 
-  /* The 10,000 connections are this process's descriptors too. */
-  if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max)
-    {
-      limit.rlim_cur = limit.rlim_max;
-      setrlimit (RLIMIT_NOFILE, &limit);
-    }
-  signal (SIGPIPE, SIG_IGN);
+  test_process_setup ();
 
   tmpdir = rabc_test_make_tmpdir ();
   daemon_set_directory (tmpdir);

@@ -991,17 +991,11 @@ int
 main (int   argc,
       char *argv[])
 {
-  struct rlimit limit;
   int ret;
 
   g_test_init (&argc, &argv, NULL);
 
-  if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max)
-    {
-      limit.rlim_cur = limit.rlim_max;
-      setrlimit (RLIMIT_NOFILE, &limit);
-    }
-  signal (SIGPIPE, SIG_IGN);
+  test_process_setup ();
 
   /* Other users must reach the daemons' sockets. */
   tmpdir = rabc_test_make_tmpdir ();
