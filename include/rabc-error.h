@@ -47,6 +47,9 @@ G_BEGIN_DECLS
  *   path
  * @RABC_ERROR_UNTRUSTED_SERVER: the server runs as a user the client does
  *   not accept (see [property@Rabc.Client:server-uid])
+ * @RABC_ERROR_NO_MEMORY: the memory for a message could not be allocated;
+ *   its size comes from the peer, so this is an error of that connection,
+ *   not of the program
  *
  * Error codes of the [error@Rabc.Error] domain. Cancellation is reported as
  * `G_IO_ERROR_CANCELLED` in the `G_IO_ERROR` domain, as in GIO.
@@ -61,6 +64,7 @@ typedef enum {
   RABC_ERROR_BUG,
   RABC_ERROR_ADDRESS_IN_USE,
   RABC_ERROR_UNTRUSTED_SERVER,
+  RABC_ERROR_NO_MEMORY,
 } RabcError;
 
 RABC_AVAILABLE_IN_ALL

@@ -1040,6 +1040,11 @@ rabc_client_class_init (RabcClientClass *klass)
    * replies. Under systemd the socket is bound by the service manager,
    * which runs as root, at boot. Default: 0 (root), which adds nobody.
    *
+   * A daemon run as a user of its own without socket activation needs its
+   * user here, and so does one seen across user namespaces (a container),
+   * where `SO_PEERCRED` reports an unmapped user as the overflow user,
+   * usually 65534.
+   *
    * It applies to every connection from the next one on; set it at
    * construction, with [ctor@GObject.Object.new] and
    * [method@Gio.Initable.init], for the first.

@@ -43,6 +43,8 @@ struct _RabcConnection {
   /* See set_read_policy(). */
   gsize                      read_size;
   gsize                      output_limit;
+  /* Inside handle_io(), which its callbacks must not re-enter. */
+  gboolean                   in_io;
   GIOCondition               watched;
   RabcFrameDecoder           decoder;
   Output                     out;
@@ -114,6 +116,20 @@ output_written (Output *out,
       memmove (out->data, out->data + out->start, queued);
       out->start = 0;
       out->end = queued;
+
+      /* Much larger than what is left: give the rest back, keeping room
+       * to grow twice over before it has to grow again. */
+      if (out->allocated > OUTPUT_KEEP_SIZE && out->allocated > 4 * queued)
+        {
+          gsize size = MAX (OUTPUT_KEEP_SIZE, 2 * queued);
+          guint8 *data = g_try_realloc (out->data, size);
+
+          if (data != NULL)
+            {
+              out->data = data;
+              out->allocated = size;
+            }
+        }
     }
 }
 
@@ -314,7 +330,7 @@ static void
 set_out_of_memory (GError **error,
                    gsize    len)
 {
-  g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+  g_set_error (error, RABC_ERROR, RABC_ERROR_NO_MEMORY,
                "out of memory for %" G_GSIZE_FORMAT " bytes of output", len);
 }
 
@@ -513,17 +529,23 @@ read_available (RabcConnection *conn,
 /*
  * rabc_connection_handle_io:
  *
- * Handles readiness reported by the owner's watch: reads what one read(2)
- * returns and delivers every complete message, then writes queued output.
+ * Handles readiness reported by the owner's watch: reads within the read
+ * policy and delivers every complete message, then writes queued output.
+ * Not re-entrant: called from one of the connection's own callbacks, it
+ * does nothing.
  */
 void
 rabc_connection_handle_io (RabcConnection *conn,
                            GIOCondition    condition)
 {
-  if (conn->closed)
+  /* Called again from one of its own callbacks, for example by an owner
+   * that drains every connection when it stops: the outer call is still
+   * decoding and finishes the work. */
+  if (conn->closed || conn->in_io)
     return;
 
   rabc_connection_ref (conn);
+  conn->in_io = TRUE;
 
   if (may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
     read_available (conn, MSG_DONTWAIT);
@@ -535,6 +557,7 @@ rabc_connection_handle_io (RabcConnection *conn,
     connection_fail (conn, g_error_new_literal (RABC_ERROR, RABC_ERROR_BUG,
                                                 "socket descriptor is no longer valid"));
 
+  conn->in_io = FALSE;
   rabc_connection_unref (conn);
 }
 

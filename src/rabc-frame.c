@@ -7,8 +7,6 @@
 
 #include <string.h>
 
-#include <gio/gio.h>
-
 #include "rabc-error.h"
 #include "rabc-frame-private.h"
 
@@ -194,7 +192,7 @@ reserve_payload (RabcFrameDecoder  *self,
   payload = g_try_realloc (self->payload, size);
   if (payload == NULL)
     {
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE,
+      g_set_error (error, RABC_ERROR, RABC_ERROR_NO_MEMORY,
                    "out of memory for a message of %" G_GSIZE_FORMAT " bytes: "
                    "cannot allocate %" G_GSIZE_FORMAT " bytes",
                    self->payload_len, size);
@@ -215,7 +213,7 @@ reserve_payload (RabcFrameDecoder  *self,
  * buffer that grows as its bytes arrive.
  *
  * Returns: FALSE with @error set when the input breaks the protocol, or
- *   when the memory for a frame cannot be had (G_IO_ERROR_NO_SPACE); the
+ *   when the memory for a frame cannot be had (RABC_ERROR_NO_MEMORY); the
  *   decoder must then not be fed again.
  */
 gboolean

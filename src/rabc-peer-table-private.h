@@ -24,8 +24,8 @@ typedef struct {
   gsize         allocated;
   guint64       bytes_moved;
   gint64        last_progress;
-  gboolean      stalling;
-  GList         stall_link;
+  gboolean      mid_frame;
+  GList         mid_frame_link;
 } RabcPeerEntry;
 
 /* The peers of one server: how many each user has, the memory they hold,
@@ -36,7 +36,7 @@ typedef struct {
   guint       n_peers;
   gsize       allocated;
   /* Peers in the middle of a frame, least recent progress first. */
-  GQueue      stalling;
+  GQueue      mid_frame;
 } RabcPeerTable;
 
 void           rabc_peer_table_init           (RabcPeerTable *self);
@@ -56,9 +56,9 @@ void           rabc_peer_table_update         (RabcPeerTable *self,
                                                gboolean       mid_frame,
                                                gint64         now);
 
-RabcPeerEntry *rabc_peer_table_find_largest   (RabcPeerTable *self);
-RabcPeerEntry *rabc_peer_table_get_stalled    (RabcPeerTable *self,
-                                               gint64         since);
-RabcPeerEntry *rabc_peer_table_peek_stalling  (RabcPeerTable *self);
+RabcPeerEntry *rabc_peer_table_find_largest      (RabcPeerTable *self);
+RabcPeerEntry *rabc_peer_table_get_stalled_since (RabcPeerTable *self,
+                                                  gint64         since);
+RabcPeerEntry *rabc_peer_table_peek_mid_frame    (RabcPeerTable *self);
 
 G_END_DECLS

@@ -19,7 +19,7 @@ rabc_peer_table_init (RabcPeerTable *self)
   self->users = g_hash_table_new_full (g_direct_hash, g_direct_equal, NULL, g_free);
   self->n_peers = 0;
   self->allocated = 0;
-  g_queue_init (&self->stalling);
+  g_queue_init (&self->mid_frame);
 }
 
 /* The entries themselves belong to the caller, which removes them first. */
@@ -60,8 +60,8 @@ rabc_peer_table_add (RabcPeerTable *self,
   entry->allocated = 0;
   entry->bytes_moved = 0;
   entry->last_progress = now;
-  entry->stalling = FALSE;
-  entry->stall_link.data = entry;
+  entry->mid_frame = FALSE;
+  entry->mid_frame_link.data = entry;
   self->n_peers++;
 }
 
@@ -74,9 +74,9 @@ rabc_peer_table_remove (RabcPeerTable *self,
   if (user == NULL)
     return;
 
-  if (entry->stalling)
-    g_queue_unlink (&self->stalling, &entry->stall_link);
-  entry->stalling = FALSE;
+  if (entry->mid_frame)
+    g_queue_unlink (&self->mid_frame, &entry->mid_frame_link);
+  entry->mid_frame = FALSE;
 
   self->allocated -= entry->allocated;
   user->allocated -= entry->allocated;
@@ -118,22 +118,22 @@ rabc_peer_table_update (RabcPeerTable *self,
 
   if (!mid_frame)
     {
-      if (entry->stalling)
-        g_queue_unlink (&self->stalling, &entry->stall_link);
-      entry->stalling = FALSE;
+      if (entry->mid_frame)
+        g_queue_unlink (&self->mid_frame, &entry->mid_frame_link);
+      entry->mid_frame = FALSE;
     }
-  else if (!entry->stalling)
+  else if (!entry->mid_frame)
     {
       /* Entering a frame is progress, whatever the counter says. */
       entry->last_progress = now;
-      entry->stalling = TRUE;
-      g_queue_push_tail_link (&self->stalling, &entry->stall_link);
+      entry->mid_frame = TRUE;
+      g_queue_push_tail_link (&self->mid_frame, &entry->mid_frame_link);
     }
   else if (progressed)
     {
       /* The queue stays in the order of the latest progress. */
-      g_queue_unlink (&self->stalling, &entry->stall_link);
-      g_queue_push_tail_link (&self->stalling, &entry->stall_link);
+      g_queue_unlink (&self->mid_frame, &entry->mid_frame_link);
+      g_queue_push_tail_link (&self->mid_frame, &entry->mid_frame_link);
     }
 }
 
@@ -169,10 +169,10 @@ rabc_peer_table_find_largest (RabcPeerTable *self)
 /* The peer in the middle of a frame whose latest progress is the oldest,
  * if that is no later than @since; else NULL. */
 RabcPeerEntry *
-rabc_peer_table_get_stalled (RabcPeerTable *self,
+rabc_peer_table_get_stalled_since (RabcPeerTable *self,
                              gint64         since)
 {
-  RabcPeerEntry *entry = rabc_peer_table_peek_stalling (self);
+  RabcPeerEntry *entry = rabc_peer_table_peek_mid_frame (self);
 
   return entry != NULL && entry->last_progress <= since ? entry : NULL;
 }
@@ -180,9 +180,9 @@ rabc_peer_table_get_stalled (RabcPeerTable *self,
 /* The peer in the middle of a frame whose latest progress is the oldest,
  * or NULL. */
 RabcPeerEntry *
-rabc_peer_table_peek_stalling (RabcPeerTable *self)
+rabc_peer_table_peek_mid_frame (RabcPeerTable *self)
 {
-  GList *head = g_queue_peek_head_link (&self->stalling);
+  GList *head = g_queue_peek_head_link (&self->mid_frame);
 
   return head != NULL ? head->data : NULL;
 }

@@ -116,6 +116,8 @@ struct _RabcServer {
    * being handled may still point at them. */
   GPtrArray      *dropped;
   guint           dispatch_depth;
+  /* Stopping from dispose: nobody may be told anything any more. */
+  gboolean        quiet;
 };
 
 /* One connected client. */
@@ -163,6 +165,9 @@ static guint signals[N_SIGNALS];
  * further, up to 64 KiB). */
 #define ROUND_READ (64 * 1024)
 #define MIN_READ_SHARE 1024
+/* The replies to one read stay within this much, or one reply when the
+ * reply is longer: a read of N bytes holds at most N / 8 + 1 messages. */
+#define REPLIES_PER_READ (128 * 1024)
 /* A client is not read while this much output waits for it: enough for a
  * client that sends many requests before it reads, bounded for one that
  * never reads. */
@@ -300,14 +305,14 @@ enforce_budget (RabcServer *self)
                   " of max-buffered-bytes (pid %d, uid %u)",
                   entry->allocated, self->peers.allocated, self->max_buffered_bytes,
                   (int) entry->pid, (guint) entry->uid);
-      drop_client (self, entry->data, TRUE);
+      drop_client (self, entry->data, !self->quiet);
     }
 }
 
 static void
 arm_stall_timer (RabcServer *self)
 {
-  RabcPeerEntry *entry = rabc_peer_table_peek_stalling (&self->peers);
+  RabcPeerEntry *entry = rabc_peer_table_peek_mid_frame (&self->peers);
 
   if (self->stall_source == NULL)
     return;
@@ -337,12 +342,24 @@ client_account (RabcServer *self,
 
   /* Progress only ever moves a deadline later: arming the timer for the
    * first one and re-arming it when it fires is enough. */
-  if (client->entry.stalling && self->stall_source != NULL &&
+  if (client->entry.mid_frame && self->stall_source != NULL &&
       g_source_get_ready_time (self->stall_source) < 0)
     arm_stall_timer (self);
 
   if (self->peers.allocated > self->max_buffered_bytes)
     enforce_budget (self);
+}
+
+/* How much a client may be read between frames in a round with
+ * @n_readers clients ready to be read. */
+static gsize
+read_share (RabcServer *self,
+            guint       n_readers)
+{
+  gsize share = MAX (MIN_READ_SHARE, ROUND_READ / MAX (n_readers, 1));
+  gsize replies = MAX (1, REPLIES_PER_READ / self->reply_frame->len);
+
+  return MIN (share, MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
 }
 
 static void
@@ -359,12 +376,14 @@ client_handle_io (RabcServer   *self,
 static gboolean
 on_stall_timer (gpointer user_data)
 {
-  RabcServer *self = user_data;
+  /* A handler of ::client-disconnected may drop the last reference, or
+   * stop the server, which destroys this source. */
+  g_autoptr(RabcServer) self = g_object_ref (user_data);
   gint64 since = g_source_get_time (self->stall_source) - (gint64) self->frame_timeout * 1000;
   RabcPeerEntry *entry;
 
-  while (self->frame_timeout > 0 &&
-         (entry = rabc_peer_table_get_stalled (&self->peers, since)) != NULL)
+  while (self->frame_timeout > 0 && self->stall_source != NULL &&
+         (entry = rabc_peer_table_get_stalled_since (&self->peers, since)) != NULL)
     {
       Client *client = entry->data;
 
@@ -381,7 +400,8 @@ on_stall_timer (gpointer user_data)
       drop_client (self, client, TRUE);
     }
 
-  arm_stall_timer (self);
+  if (self->stall_source != NULL)
+    arm_stall_timer (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -394,7 +414,7 @@ on_message (RabcConnection *conn,
   Client *client = user_data;
   RabcServer *self = client->server;
 
-  if (g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE))
+  if (!self->quiet && g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE))
     {
       g_autofree char *message = g_strndup (text, len);
 
@@ -418,7 +438,7 @@ on_failed (RabcConnection *conn,
 
   if (g_error_matches (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION))
     g_debug ("client gone: %s (pid %d, uid %u)", error->message, pid, uid);
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NO_SPACE))
+  else if (g_error_matches (error, RABC_ERROR, RABC_ERROR_NO_MEMORY))
     server_log (self, LOG_DROPPED, "disconnecting a client: %s (pid %d, uid %u)",
                 error->message, pid, uid);
   else
@@ -426,7 +446,7 @@ on_failed (RabcConnection *conn,
                 "disconnecting a client that broke the protocol: %s (pid %d, uid %u)",
                 error->message, pid, uid);
 
-  drop_client (self, client, TRUE);
+  drop_client (self, client, !self->quiet);
 }
 
 static void
@@ -489,6 +509,7 @@ pause_accepting (RabcServer *self)
 {
   set_accepting (self, FALSE);
 
+  rabc_clear_source (&self->accept_retry_source);
   self->accept_retry_source = g_timeout_source_new (ACCEPT_RETRY_MS);
   g_source_set_static_name (self->accept_retry_source, "[rabc] accept retry");
   g_source_set_callback (self->accept_retry_source, on_accept_retry, self, NULL);
@@ -682,6 +703,8 @@ on_epoll (GIOCondition condition,
 {
   g_autoptr(RabcServer) self = g_object_ref (user_data);
   struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
+  guint n_readers = 0;
+  gsize share;
   int n;
 
   self->dispatch_depth++;
@@ -690,6 +713,11 @@ on_epoll (GIOCondition condition,
     n = epoll_wait (self->epoll_fd, events, G_N_ELEMENTS (events), 0);
   while (n < 0 && errno == EINTR);
 
+  for (int i = 0; i < n; i++)
+    if (events[i].data.ptr != NULL && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+      n_readers++;
+  share = read_share (self, n_readers);
+
   for (int i = 0; i < n && self->epoll_fd >= 0; i++)
     {
       Client *client = events[i].data.ptr;
@@ -697,8 +725,7 @@ on_epoll (GIOCondition condition,
       if (client == NULL)
         accept_clients (self);
       else
-        client_handle_io (self, client, condition_from_epoll (events[i].events),
-                          MAX (MIN_READ_SHARE, ROUND_READ / n));
+        client_handle_io (self, client, condition_from_epoll (events[i].events), share);
     }
 
   if (--self->dispatch_depth == 0)
@@ -732,7 +759,7 @@ drain_clients (RabcServer *self)
           if (rabc_connection_is_closed (client->conn))
             break;
           moved = rabc_connection_get_bytes_moved (client->conn);
-          client_handle_io (self, client, G_IO_IN | G_IO_OUT, ROUND_READ);
+          client_handle_io (self, client, G_IO_IN | G_IO_OUT, read_share (self, 1));
           if (rabc_connection_get_bytes_moved (client->conn) == moved)
             break;
         }
@@ -751,6 +778,7 @@ server_stop (RabcServer *self,
     return;
 
   g_object_ref (self);
+  self->quiet = !emit;
 
   rabc_clear_source (&self->accept_retry_source);
   rabc_clear_source (&self->epoll_source);
@@ -784,6 +812,8 @@ server_stop (RabcServer *self,
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LISTENING]);
   g_object_thaw_notify (G_OBJECT (self));
 
+  self->accept_paused = FALSE;
+  self->quiet = FALSE;
   g_debug ("stopped listening on %s", self->socket_path);
   g_object_unref (self);
 }
@@ -1041,14 +1071,18 @@ rabc_server_class_init (RabcServerClass *klass)
    * messages partly received and replies not yet written. Past it, the
    * server disconnects the client holding the most among the clients of
    * the user holding the most, until the total is back under the limit,
-   * so that users holding less than their share keep it. The total may
-   * exceed the limit by at most what one read brings: less than one
-   * message. Default: 64 MiB.
+   * so that users holding less than their share keep it; with a single
+   * user, that is the largest holder. The total may exceed the limit by at
+   * most what one read brings before the check: a message's buffer
+   * doubling (less than one message) and the replies to that read. Default:
+   * 64 MiB.
    *
    * Per client the server holds at most one message partly received
    * (shorter than [property@Rabc.Server:max-message-size]) and at most
-   * 1 MiB of replies plus the replies to one read of at most 64 KiB: a
-   * client is not read at all while 1 MiB of replies waits for it.
+   * 1 MiB of replies plus the replies to one read: a client is not read at
+   * all while 1 MiB of replies waits for it, and a read is cut short so
+   * that its replies stay within 128 KiB (two replies, when a reply is
+   * longer than 64 KiB).
    */
   properties[PROP_MAX_BUFFERED_BYTES] =
     g_param_spec_uint64 ("max-buffered-bytes", NULL, NULL,
@@ -1518,7 +1552,7 @@ rabc_server_get_max_clients (RabcServer *self)
 /**
  * rabc_server_set_max_clients:
  * @self: a [class@Rabc.Server]
- * @max_clients: the most clients connected at once, at least 1
+ * @max_clients: the most clients connected at once, from 1 to %G_MAXINT32
  *
  * Sets [property@Rabc.Server:max-clients]. Clients already connected
  * stay, even beyond the new limit.
@@ -1528,13 +1562,14 @@ rabc_server_set_max_clients (RabcServer *self,
                              guint       max_clients)
 {
   g_return_if_fail (RABC_IS_SERVER (self));
-  g_return_if_fail (max_clients > 0);
+  g_return_if_fail (max_clients > 0 && max_clients <= G_MAXINT32);
 
   if (self->max_clients == max_clients)
     return;
 
   self->max_clients = max_clients;
-  update_limits (self);
+  if (self->listen_fd >= 0)
+    update_limits (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_CLIENTS]);
 }
 
@@ -1557,7 +1592,8 @@ rabc_server_get_max_clients_per_uid (RabcServer *self)
 /**
  * rabc_server_set_max_clients_per_uid:
  * @self: a [class@Rabc.Server]
- * @max_clients_per_uid: the most clients one user may have, at least 1
+ * @max_clients_per_uid: the most clients one user may have, from 1 to
+ *   %G_MAXINT32
  *
  * Sets [property@Rabc.Server:max-clients-per-uid]. Clients already
  * connected stay, even beyond the new limit.
@@ -1567,13 +1603,14 @@ rabc_server_set_max_clients_per_uid (RabcServer *self,
                                      guint       max_clients_per_uid)
 {
   g_return_if_fail (RABC_IS_SERVER (self));
-  g_return_if_fail (max_clients_per_uid > 0);
+  g_return_if_fail (max_clients_per_uid > 0 && max_clients_per_uid <= G_MAXINT32);
 
   if (self->max_clients_per_uid == max_clients_per_uid)
     return;
 
   self->max_clients_per_uid = max_clients_per_uid;
-  update_limits (self);
+  if (self->listen_fd >= 0)
+    update_limits (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_CLIENTS_PER_UID]);
 }
 
@@ -1637,7 +1674,8 @@ rabc_server_get_frame_timeout (RabcServer *self)
 /**
  * rabc_server_set_frame_timeout:
  * @self: a [class@Rabc.Server]
- * @frame_timeout: the timeout in milliseconds, or 0 for none
+ * @frame_timeout: the timeout in milliseconds, at most %G_MAXINT32, or 0
+ *   for none
  *
  * Sets [property@Rabc.Server:frame-timeout].
  */
@@ -1646,6 +1684,7 @@ rabc_server_set_frame_timeout (RabcServer *self,
                                guint       frame_timeout)
 {
   g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (frame_timeout <= G_MAXINT32);
 
   if (self->frame_timeout == frame_timeout)
     return;

@@ -61,7 +61,9 @@ take_lock (const char  *path,
 
           g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT,
                        "cannot open the lock file %s: %s", lock_path,
-                       errsv == ELOOP ? "it is a symbolic link" : g_strerror (errsv));
+                       errsv == ELOOP ? "it is a symbolic link"
+                       : errsv == EACCES ? "permission denied; another user's server may have made it"
+                       : g_strerror (errsv));
           return -1;
         }
 

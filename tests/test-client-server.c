@@ -14,6 +14,7 @@
 
 #include <glib/gstdio.h>
 
+#include "rabc-frame-private.h"
 #include "rabc-test-util.h"
 
 typedef RabcTestFixture Fixture;
@@ -1084,6 +1085,156 @@ test_server_stop_from_handler (Fixture       *fixture,
   events_clear (&events);
 }
 
+/* Two requests in one write, and a handler that stops the server at the
+ * first.  The first is longer than what one read takes between frames, so
+ * the second is still in the socket when the handler runs: the stop must
+ * not read and answer it in the place of the first. */
+static void
+test_server_stop_from_handler_pipelined (Fixture       *fixture,
+                                         gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = start_server (fixture->path);
+  guint8 frames[8 + 2000 + 8 + 4];
+  g_autofree char *first = g_strnfill (2000, 'a');
+  gboolean done = FALSE;
+  g_autofree char *reply = NULL;
+  int fd;
+
+  rabc_frame_write (frames, first, 2000);
+  rabc_frame_write (frames + 8 + 2000, "ping", 4);
+  g_signal_connect (server, "message-received", G_CALLBACK (on_message_stop), &done);
+  fd = rabc_test_connect_raw (fixture->path);
+  rabc_test_write_all (fd, frames, sizeof frames);
+  rabc_test_wait_for (&done, 5000);
+  g_assert_false (rabc_server_get_listening (server));
+
+  /* Neither is answered: no reply stands in for the one being handled. */
+  reply = rabc_test_read_frame (fd);
+  g_assert_null (reply);
+  close (fd);
+}
+
+static gsize
+own_status_kib (const char *field)
+{
+  g_autofree char *status = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  line = strstr (status, field);
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen (field), NULL, 10);
+}
+
+/* 64 KiB of zero-length messages, 8192 of them, each answered with a
+ * reply of 60 KiB, from a client that reads none: the replies to one read
+ * are bounded (128 KiB), and the client is not read again while 1 MiB
+ * waits for it.  Answering a whole read would queue 480 MiB. */
+static void
+test_server_replies_to_one_read (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  g_autoptr(RabcServer) server = rabc_server_new (fixture->path);
+  g_autofree char *reply = g_strnfill (60 * 1024, 'r');
+  g_autofree guint8 *zeros = g_malloc0 (64 * 1024);
+  g_autoptr(GError) error = NULL;
+  gsize rss_before, rss_after;
+  gboolean peak_known;
+  int fd;
+
+  rabc_server_set_reply (server, reply);
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+
+  fd = rabc_test_connect_raw (fixture->path);
+  /* The peak, where the kernel lets us reset it (proc(5), clear_refs). */
+  peak_known = g_file_set_contents_full ("/proc/self/clear_refs", "5", 1,
+                                         G_FILE_SET_CONTENTS_NONE, 0644, NULL);
+  rss_before = own_status_kib ("VmRSS:");
+  rabc_test_write_all (fd, zeros, 64 * 1024);
+  while (rabc_server_get_n_clients (server) == 0)
+    g_main_context_iteration (NULL, TRUE);
+  rabc_test_run_for (200);
+  rss_after = own_status_kib (peak_known ? "VmHWM:" : "VmRSS:");
+
+  g_test_message ("8192 requests for a 60 KiB reply in one write, none read: %s "
+                  "%+" G_GINT64_FORMAT " KiB", peak_known ? "peak" : "resident",
+                  (gint64) rss_after - (gint64) rss_before);
+  g_assert_cmpint ((gint64) rss_after - (gint64) rss_before, <, 16 * 1024);
+  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 1);
+  close (fd);
+}
+
+static void
+on_disconnected_unref (RabcServer *server,
+                       gboolean   *done)
+{
+  g_object_unref (server);
+  *done = TRUE;
+}
+
+/* The frame timeout drops a client, and the handler of
+ * ::client-disconnected drops the last reference to the server: nothing
+ * may touch the server after that. */
+static void
+test_server_unref_in_timeout_handler (Fixture       *fixture,
+                                      gconstpointer  data)
+{
+  RabcServer *server = g_object_new (RABC_TYPE_SERVER, "socket-path", fixture->path,
+                                     "frame-timeout", 50, NULL);
+  g_autoptr(GError) error = NULL;
+  gboolean done = FALSE;
+  guint64 header = 4;
+  int fd;
+
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+  g_signal_connect (server, "client-disconnected", G_CALLBACK (on_disconnected_unref), &done);
+
+  fd = rabc_test_connect_raw (fixture->path);
+  rabc_test_write_all (fd, &header, 3);
+  rabc_test_wait_for (&done, 5000);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+  close (fd);
+}
+
+static void
+count_signal (gpointer  instance,
+              guint    *count)
+{
+  (*count)++;
+}
+
+/* Disposing a server with a request waiting answers it, and tells nobody:
+ * no signal reaches the handlers of an object being destroyed. */
+static void
+test_server_dispose_is_quiet (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  RabcServer *server = start_server (fixture->path);
+  g_autofree char *reply = NULL;
+  guint n_signals = 0;
+  int fd;
+
+  fd = rabc_test_connect_raw (fixture->path);
+  while (rabc_server_get_n_clients (server) == 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_signal_connect (server, "message-received", G_CALLBACK (count_signal), &n_signals);
+  g_signal_connect (server, "client-disconnected", G_CALLBACK (count_signal), &n_signals);
+  g_signal_connect (server, "notify", G_CALLBACK (count_signal), &n_signals);
+  rabc_test_write_frame (fd, "ping", 4);
+  g_object_unref (server);
+
+  g_assert_cmpuint (n_signals, ==, 0);
+  reply = rabc_test_read_frame (fd);
+  g_assert_cmpstr (reply, ==, "pong");
+  g_clear_pointer (&reply, g_free);
+  reply = rabc_test_read_frame (fd);
+  g_assert_null (reply);
+  close (fd);
+}
+
 static void
 test_server_restart (Fixture       *fixture,
                      gconstpointer  data)
@@ -1633,6 +1784,10 @@ main (int   argc,
   ADD ("/rabc/server/signals", test_server_signals);
   ADD ("/rabc/server/protocol-violations", test_protocol_violations);
   ADD ("/rabc/server/stop-from-handler", test_server_stop_from_handler);
+  ADD ("/rabc/server/stop-from-handler-pipelined", test_server_stop_from_handler_pipelined);
+  ADD ("/rabc/server/replies-to-one-read", test_server_replies_to_one_read);
+  ADD ("/rabc/server/unref-in-timeout-handler", test_server_unref_in_timeout_handler);
+  ADD ("/rabc/server/dispose-is-quiet", test_server_dispose_is_quiet);
   ADD ("/rabc/server/restart", test_server_restart);
   ADD ("/rabc/server/bad-path", test_server_bad_path);
   ADD ("/rabc/server/socket-file/live", test_socket_file_live);

@@ -89,7 +89,7 @@ test_peer_table_largest (void)
 }
 
 /* Peers in the middle of a frame come out oldest progress first; progress
- * moves a peer to the back, and a peer between frames is not stalling. */
+ * moves a peer to the back, and a peer between frames is in neither. */
 static void
 test_peer_table_stalled (void)
 {
@@ -107,25 +107,25 @@ test_peer_table_stalled (void)
   rabc_peer_table_update (&table, &a, 0, 1, TRUE, 100);
   rabc_peer_table_update (&table, &b, 0, 1, TRUE, 200);
   rabc_peer_table_update (&table, &idle, 0, 1, FALSE, 50);
-  g_assert_true (rabc_peer_table_peek_stalling (&table) == &a);
-  g_assert_null (rabc_peer_table_get_stalled (&table, 99));
-  g_assert_true (rabc_peer_table_get_stalled (&table, 100) == &a);
+  g_assert_true (rabc_peer_table_peek_mid_frame (&table) == &a);
+  g_assert_null (rabc_peer_table_get_stalled_since (&table, 99));
+  g_assert_true (rabc_peer_table_get_stalled_since (&table, 100) == &a);
 
   /* a moves: b is now the oldest. */
   rabc_peer_table_update (&table, &a, 0, 2, TRUE, 300);
-  g_assert_true (rabc_peer_table_peek_stalling (&table) == &b);
+  g_assert_true (rabc_peer_table_peek_mid_frame (&table) == &b);
   g_assert_cmpint (a.last_progress, ==, 300);
 
   /* No progress: b keeps its time and place. */
   rabc_peer_table_update (&table, &b, 0, 1, TRUE, 400);
   g_assert_cmpint (b.last_progress, ==, 200);
-  g_assert_true (rabc_peer_table_get_stalled (&table, 250) == &b);
+  g_assert_true (rabc_peer_table_get_stalled_since (&table, 250) == &b);
 
   /* b finishes its frame, a leaves. */
   rabc_peer_table_update (&table, &b, 0, 3, FALSE, 500);
-  g_assert_true (rabc_peer_table_peek_stalling (&table) == &a);
+  g_assert_true (rabc_peer_table_peek_mid_frame (&table) == &a);
   rabc_peer_table_remove (&table, &a);
-  g_assert_null (rabc_peer_table_peek_stalling (&table));
+  g_assert_null (rabc_peer_table_peek_mid_frame (&table));
 
   rabc_peer_table_remove (&table, &b);
   rabc_peer_table_remove (&table, &idle);
