@@ -50,6 +50,7 @@ void            rabc_connection_set_max_message_size (RabcConnection       *conn
                                                  gsize                      max_message_size);
 void            rabc_connection_set_read_policy (RabcConnection            *conn,
                                                  gsize                      read_size,
+                                                 gsize                      read_budget,
                                                  gsize                      output_limit);
 
 gboolean        rabc_connection_queue_message   (RabcConnection            *conn,

@@ -42,6 +42,7 @@ struct _RabcConnection {
   gboolean                   read_closed;
   /* See set_read_policy(). */
   gsize                      read_size;
+  gsize                      read_budget;
   gsize                      output_limit;
   /* Inside handle_io(), which its callbacks must not re-enter. */
   gboolean                   in_io;
@@ -63,10 +64,12 @@ output_clear (Output *out)
 }
 
 /* Returns room for @len more bytes at the end, or NULL when the memory
- * cannot be had. */
+ * cannot be had.  The buffer at least doubles when it grows, but not
+ * beyond @limit (when not 0) unless @len needs it. */
 static guint8 *
 output_reserve (Output *out,
-                gsize   len)
+                gsize   len,
+                gsize   limit)
 {
   gsize queued = out->end - out->start;
 
@@ -85,7 +88,10 @@ output_reserve (Output *out,
   if (len > G_MAXSIZE / 2 - queued)
     return NULL;
   {
-    gsize size = MAX (queued + len, 2 * out->allocated);
+    /* Doubling keeps appending linear; a limit caps it, past which the
+     * owner stops adding anyway. */
+    gsize size = MAX (queued + len, limit > 0 ? MIN (2 * out->allocated, limit)
+                                              : 2 * out->allocated);
     guint8 *data = g_try_realloc (out->data, size);
 
     if (data == NULL)
@@ -145,6 +151,7 @@ rabc_connection_new (int                        fd,
   conn->ref_count = 1;
   conn->watched = G_IO_IN;
   conn->read_size = READ_CHUNK_SIZE;
+  conn->read_budget = READ_CHUNK_SIZE;
   conn->funcs = funcs;
   conn->user_data = user_data;
   rabc_frame_decoder_init (&conn->decoder, max_message_size);
@@ -229,27 +236,34 @@ rabc_connection_set_max_message_size (RabcConnection *conn,
  * rabc_connection_set_read_policy:
  * @read_size: how many bytes to ask for per read between frames, at least
  *   RABC_FRAME_HEADER_SIZE
+ * @read_budget: the most bytes one handle_io() reads, from @read_size to
+ *   64 KiB
  * @output_limit: stop reading while this much output or more is queued,
  *   or 0 to read whatever is queued
  *
  * Bounds what one handle_io() takes from the peer.  A read asks for
  * @read_size bytes, so it holds at most @read_size / 8 + 1 frames; only a
- * frame that is still missing bytes is read further, in the same call, up
- * to 64 KiB in all.  The default reads 64 KiB and never waits.
+ * frame that is still missing bytes is read further, in the same call,
+ * until @read_budget bytes are read in all.  The default reads 64 KiB and
+ * never waits.
  *
  * With an @output_limit, a peer that does not take its replies is not read
  * either once that much waits for it, until they are written: what waits
- * for it is then at most @output_limit and the replies to one read.  A
- * client must not wait so: its peer may be doing the same.
+ * for it is then at most @output_limit and the replies to one read, and
+ * the output buffer grows no larger than that.  A client must not wait
+ * so: its peer may be doing the same.
  */
 void
 rabc_connection_set_read_policy (RabcConnection *conn,
                                  gsize           read_size,
+                                 gsize           read_budget,
                                  gsize           output_limit)
 {
-  g_return_if_fail (read_size >= RABC_FRAME_HEADER_SIZE && read_size <= READ_CHUNK_SIZE);
+  g_return_if_fail (read_size >= RABC_FRAME_HEADER_SIZE && read_size <= read_budget);
+  g_return_if_fail (read_budget <= READ_CHUNK_SIZE);
 
   conn->read_size = read_size;
+  conn->read_budget = read_budget;
   conn->output_limit = output_limit;
 }
 
@@ -352,7 +366,7 @@ rabc_connection_queue_message (RabcConnection  *conn,
   if (!rabc_frame_check (text, len, conn->decoder.max_size, error))
     return FALSE;
 
-  frame = output_reserve (&conn->out, RABC_FRAME_HEADER_SIZE + len);
+  frame = output_reserve (&conn->out, RABC_FRAME_HEADER_SIZE + len, conn->output_limit);
   if (frame == NULL)
     {
       set_out_of_memory (error, RABC_FRAME_HEADER_SIZE + len);
@@ -376,7 +390,7 @@ rabc_connection_queue_frames (RabcConnection *conn,
   if (conn->closed)
     return FALSE;
 
-  room = output_reserve (&conn->out, len);
+  room = output_reserve (&conn->out, len, conn->output_limit);
   if (room == NULL)
     {
       set_out_of_memory (&error, len);
@@ -465,7 +479,7 @@ read_available (RabcConnection *conn,
                 int             flags)
 {
   guint8 buffer[READ_CHUNK_SIZE];
-  gsize budget = sizeof buffer;
+  gsize budget = conn->read_budget;
   gsize wanted;
   ssize_t n;
 

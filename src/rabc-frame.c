@@ -9,30 +9,7 @@
 
 #include "rabc-error.h"
 #include "rabc-frame-private.h"
-
-/* U+0000 is valid UTF-8 (the original implementation accepts it), but
- * g_utf8_validate_len() refuses NUL bytes, so validate around them. */
-static gboolean
-utf8_validate_allowing_nul (const char *text,
-                            gsize       len)
-{
-  while (len > 0)
-    {
-      const char *end;
-      gsize consumed;
-
-      if (g_utf8_validate_len (text, len, &end))
-        return TRUE;
-      if (*end != '\0')
-        return FALSE;
-
-      consumed = (gsize) (end - text) + 1;
-      text += consumed;
-      len -= consumed;
-    }
-
-  return TRUE;
-}
+#include "rabc-utf8-private.h"
 
 static gboolean
 check_size (guint64   len,
@@ -60,7 +37,7 @@ check_text (const char  *text,
             gsize        len,
             GError     **error)
 {
-  if (utf8_validate_allowing_nul (text, len))
+  if (rabc_utf8_validate (text, len))
     return TRUE;
 
   g_set_error (error, RABC_ERROR, RABC_ERROR_INVALID_DATA,

@@ -9,14 +9,18 @@
 
 G_BEGIN_DECLS
 
-/* At most @burst events per window of @interval microseconds are let
- * through; the others are counted, for a summary.  Pure: the caller says
- * what time it is. */
+#define RABC_RATE_LIMIT_MAX_BURST 32
+
+/* At most @burst events in any @interval microseconds are let through:
+ * the times of the last @burst that were are kept, and an event is let
+ * through when the oldest of them is at least @interval old.  The others
+ * are counted, for a summary.  Pure: the caller says what time it is. */
 typedef struct {
   gint64 interval;
   guint  burst;
-  gint64 window_start;
+  gint64 allowed[RABC_RATE_LIMIT_MAX_BURST];
   guint  n_allowed;
+  guint  oldest;
   guint  n_suppressed;
 } RabcRateLimit;
 
@@ -27,6 +31,6 @@ gboolean rabc_rate_limit_allow           (RabcRateLimit *self,
                                           gint64         now,
                                           guint         *suppressed);
 guint    rabc_rate_limit_take_suppressed (RabcRateLimit *self);
-gint64   rabc_rate_limit_get_window_end  (const RabcRateLimit *self);
+gint64   rabc_rate_limit_get_next_allowed (const RabcRateLimit *self);
 
 G_END_DECLS

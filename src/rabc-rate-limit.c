@@ -12,24 +12,25 @@ rabc_rate_limit_init (RabcRateLimit *self,
                       gint64         interval,
                       guint          burst)
 {
-  g_return_if_fail (interval > 0 && burst > 0);
+  g_return_if_fail (interval > 0);
+  g_return_if_fail (burst > 0 && burst <= RABC_RATE_LIMIT_MAX_BURST);
 
   self->interval = interval;
   self->burst = burst;
-  self->window_start = G_MININT64;
   self->n_allowed = 0;
+  self->oldest = 0;
   self->n_suppressed = 0;
 }
 
 /*
  * rabc_rate_limit_allow:
- * @now: the time of the event, monotonic, in microseconds
+ * @now: the time of the event, monotonic, in microseconds, never earlier
+ *   than that of the event before
  * @suppressed: (out): when the event is let through, how many events were
  *   suppressed since the last one let through and not yet reported by
  *   rabc_rate_limit_take_suppressed()
  *
- * Counts one event.  A window opens at the first event after the last
- * window ended and lets @burst events through.
+ * Counts one event.
  *
  * Returns: whether the event may be logged
  */
@@ -38,25 +39,29 @@ rabc_rate_limit_allow (RabcRateLimit *self,
                        gint64         now,
                        guint         *suppressed)
 {
-  if (self->window_start == G_MININT64 || now - self->window_start >= self->interval)
+  if (self->n_allowed < self->burst)
     {
-      self->window_start = now;
-      self->n_allowed = 0;
+      self->allowed[(self->oldest + self->n_allowed) % self->burst] = now;
+      self->n_allowed++;
     }
-
-  if (self->n_allowed >= self->burst)
+  else if (now - self->allowed[self->oldest] >= self->interval)
+    {
+      /* The oldest of the last @burst leaves the window. */
+      self->allowed[self->oldest] = now;
+      self->oldest = (self->oldest + 1) % self->burst;
+    }
+  else
     {
       self->n_suppressed++;
       return FALSE;
     }
 
-  self->n_allowed++;
   *suppressed = rabc_rate_limit_take_suppressed (self);
   return TRUE;
 }
 
 /* Returns how many events were suppressed and not yet reported, and
- * forgets them: for a summary once a window is over. */
+ * forgets them: for a summary. */
 guint
 rabc_rate_limit_take_suppressed (RabcRateLimit *self)
 {
@@ -66,9 +71,13 @@ rabc_rate_limit_take_suppressed (RabcRateLimit *self)
   return n;
 }
 
-/* When the current window ends: the time to report what it suppressed. */
+/* The earliest time at which an event would be let through again, or
+ * G_MININT64 when one would be now: the time to report what was
+ * suppressed. */
 gint64
-rabc_rate_limit_get_window_end (const RabcRateLimit *self)
+rabc_rate_limit_get_next_allowed (const RabcRateLimit *self)
 {
-  return self->window_start == G_MININT64 ? G_MININT64 : self->window_start + self->interval;
+  if (self->n_allowed < self->burst)
+    return G_MININT64;
+  return self->allowed[self->oldest] + self->interval;
 }

@@ -47,8 +47,10 @@
  * between frames, shared among the clients ready in it and at least 1 KiB
  * each, so that a client pipelining requests as fast as it can has at
  * most 129 of them answered before the others' turn once a hundred are
- * ready. Each kind of log message a client can cause appears at most ten
- * times in ten seconds, followed by a line counting the others.
+ * ready; the rest of a long message is read within a share of 1 MiB per
+ * round, at most 64 KiB and at least 1 KiB each. Each kind of log message
+ * a client can cause appears at most ten times in any ten seconds,
+ * followed by a line counting the others.
  *
  * The server is careful with the socket file: it holds a lock file beside
  * it, refuses to start while another server holds that lock or answers on
@@ -73,7 +75,7 @@ static const char *const log_kind_names[N_LOG_KINDS] = {
 };
 
 /* Each kind of message a peer can cause is logged at most LOG_BURST times
- * per LOG_INTERVAL; a summary line then says how many were not. */
+ * in any LOG_INTERVAL; a summary line then says how many were not. */
 #define LOG_INTERVAL (10 * G_USEC_PER_SEC)
 #define LOG_BURST 10
 
@@ -161,10 +163,13 @@ static guint signals[N_SIGNALS];
 /* What one round reads between frames, shared among the clients ready in
  * it, and the least share: one ready client alone is read 64 KiB at a
  * time, a hundred 1 KiB each, so that at most 129 messages of each are
- * answered before the others' turn (a frame still missing bytes is read
- * further, up to 64 KiB). */
+ * answered before the others' turn.  A frame still missing bytes is read
+ * further, within a share of ROUND_BYTES, at most 64 KiB: a hundred
+ * clients in the middle of long messages are read 10 KiB each. */
 #define ROUND_READ (64 * 1024)
 #define MIN_READ_SHARE 1024
+#define ROUND_BYTES (1024 * 1024)
+#define MAX_READ_BUDGET (64 * 1024)
 /* The replies to one read stay within this much, or one reply when the
  * reply is longer: a read of N bytes holds at most N / 8 + 1 messages. */
 #define REPLIES_PER_READ (128 * 1024)
@@ -175,8 +180,9 @@ static guint signals[N_SIGNALS];
 /* Descriptors kept free of clients: for refusing a connection beyond the
  * limits, the lock file, GLib's own and the log's. */
 #define RESERVED_DESCRIPTORS 16
-/* A drain at stop goes round a client at most this many times. */
-#define MAX_DRAIN_ROUNDS 256
+/* A drain at stop goes round a client at most this many times: 512 KiB,
+ * more than a socket holds. */
+#define MAX_DRAIN_ROUNDS 8
 
 static void resume_accepting (RabcServer *self);
 
@@ -191,14 +197,14 @@ flush_log_summaries (RabcServer *self,
   for (guint kind = 0; kind < N_LOG_KINDS; kind++)
     {
       RabcRateLimit *limit = &self->log_limits[kind];
-      gint64 end = rabc_rate_limit_get_window_end (limit);
+      gint64 end = rabc_rate_limit_get_next_allowed (limit);
 
       if (limit->n_suppressed == 0)
         continue;
       if (now >= end)
-        g_message ("%u more %s were not logged in %d s",
+        g_message ("%u more %s were not logged: at most %d are in %d s",
                    rabc_rate_limit_take_suppressed (limit), log_kind_names[kind],
-                   (int) (LOG_INTERVAL / G_USEC_PER_SEC));
+                   LOG_BURST, (int) (LOG_INTERVAL / G_USEC_PER_SEC));
       else if (next < 0 || end < next)
         next = end;
     }
@@ -231,10 +237,11 @@ server_log (RabcServer *self,
 
   if (!rabc_rate_limit_allow (limit, g_get_monotonic_time (), &suppressed))
     {
-      /* The first one held back: report the count when the window ends. */
+      /* The first one held back: report the count when the next one could
+       * be logged, unless one is by then. */
       if (limit->n_suppressed == 1 && self->log_source != NULL &&
           g_source_get_ready_time (self->log_source) < 0)
-        g_source_set_ready_time (self->log_source, rabc_rate_limit_get_window_end (limit));
+        g_source_set_ready_time (self->log_source, rabc_rate_limit_get_next_allowed (limit));
       return;
     }
 
@@ -350,25 +357,35 @@ client_account (RabcServer *self,
     enforce_budget (self);
 }
 
-/* How much a client may be read between frames in a round with
- * @n_readers clients ready to be read. */
-static gsize
-read_share (RabcServer *self,
-            guint       n_readers)
-{
-  gsize share = MAX (MIN_READ_SHARE, ROUND_READ / MAX (n_readers, 1));
-  gsize replies = MAX (1, REPLIES_PER_READ / self->reply_frame->len);
+/* A client's share of a round with @n_readers clients ready to be read:
+ * what one read takes between frames, and what the client is read in all. */
+typedef struct {
+  gsize read_size;
+  gsize budget;
+} Share;
 
-  return MIN (share, MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
+static Share
+round_share (RabcServer *self,
+             guint       n_readers)
+{
+  gsize replies = MAX (1, REPLIES_PER_READ / self->reply_frame->len);
+  Share share;
+
+  n_readers = MAX (n_readers, 1);
+  share.read_size = MIN (MAX (MIN_READ_SHARE, ROUND_READ / n_readers),
+                         MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
+  share.budget = CLAMP (ROUND_BYTES / n_readers, MAX (share.read_size, MIN_READ_SHARE),
+                        MAX_READ_BUDGET);
+  return share;
 }
 
 static void
 client_handle_io (RabcServer   *self,
                   Client       *client,
                   GIOCondition  condition,
-                  gsize         read_share)
+                  Share         share)
 {
-  rabc_connection_set_read_policy (client->conn, read_share, OUTPUT_LIMIT);
+  rabc_connection_set_read_policy (client->conn, share.read_size, share.budget, OUTPUT_LIMIT);
   rabc_connection_handle_io (client->conn, condition);
   client_account (self, client);
 }
@@ -616,7 +633,7 @@ accept_clients (RabcServer *self)
       client->entry.uid = peer_uid;
       client->entry.data = client;
       client->conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, client);
-      rabc_connection_set_read_policy (client->conn, MIN_READ_SHARE, OUTPUT_LIMIT);
+      rabc_connection_set_read_policy (client->conn, MIN_READ_SHARE, MIN_READ_SHARE, OUTPUT_LIMIT);
 
       event.data.ptr = client;
       if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0)
@@ -704,7 +721,7 @@ on_epoll (GIOCondition condition,
   g_autoptr(RabcServer) self = g_object_ref (user_data);
   struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
   guint n_readers = 0;
-  gsize share;
+  Share share;
   int n;
 
   self->dispatch_depth++;
@@ -716,7 +733,7 @@ on_epoll (GIOCondition condition,
   for (int i = 0; i < n; i++)
     if (events[i].data.ptr != NULL && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
       n_readers++;
-  share = read_share (self, n_readers);
+  share = round_share (self, n_readers);
 
   for (int i = 0; i < n && self->epoll_fd >= 0; i++)
     {
@@ -759,7 +776,7 @@ drain_clients (RabcServer *self)
           if (rabc_connection_is_closed (client->conn))
             break;
           moved = rabc_connection_get_bytes_moved (client->conn);
-          client_handle_io (self, client, G_IO_IN | G_IO_OUT, read_share (self, 1));
+          client_handle_io (self, client, G_IO_IN | G_IO_OUT, round_share (self, 1));
           if (rabc_connection_get_bytes_moved (client->conn) == moved)
             break;
         }

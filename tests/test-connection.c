@@ -79,7 +79,7 @@ pair_init (Pair  *pair,
   pair->peer = fds[1];
   pair->watched = G_IO_IN;
   if (read_size > 0)
-    rabc_connection_set_read_policy (pair->conn, read_size, output_limit);
+    rabc_connection_set_read_policy (pair->conn, read_size, 64 * 1024, output_limit);
 }
 
 static void
@@ -200,6 +200,41 @@ test_connection_large_frame (void)
   pair_clear (&pair);
 }
 
+/* With a smaller budget, as when many clients are ready at once, a long
+ * frame is read a budget per call: the others' turn comes sooner. */
+static void
+test_connection_read_budget (void)
+{
+  const gsize len = 60 * 1024;
+  g_autofree guint8 *frame = g_malloc (RABC_FRAME_HEADER_SIZE + len);
+  guint calls = 0;
+  int fds[2];
+  Pair pair;
+
+  memset (frame + RABC_FRAME_HEADER_SIZE, 'a', len);
+  rabc_frame_write (frame, (const char *) frame + RABC_FRAME_HEADER_SIZE, len);
+  g_assert_cmpint (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), ==, 0);
+  memset (&pair, 0, sizeof pair);
+  pair.conn = rabc_connection_new (fds[0], 1024 * 1024, &funcs, &pair);
+  pair.peer = fds[1];
+  rabc_connection_set_read_policy (pair.conn, 1024, 10 * 1024, 1024 * 1024);
+  g_assert_cmpint (send (pair.peer, frame, RABC_FRAME_HEADER_SIZE + len, 0), ==,
+                   RABC_FRAME_HEADER_SIZE + len);
+
+  while (pair.n_messages == 0)
+    {
+      guint64 before = rabc_connection_get_bytes_moved (pair.conn);
+
+      rabc_connection_handle_io (pair.conn, G_IO_IN);
+      g_assert_no_error (pair.error);
+      g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn) - before, <=, 10 * 1024);
+      calls++;
+    }
+  g_assert_cmpuint (pair.last_len, ==, len);
+  g_assert_cmpuint (calls, ==, (RABC_FRAME_HEADER_SIZE + len + 10 * 1024 - 1) / (10 * 1024));
+  pair_clear (&pair);
+}
+
 /* A peer that always leaves some 600 KB of replies unread and otherwise
  * reads as fast as it sends: the output written is released as it goes,
  * so the buffer stays near what is queued instead of growing with what
@@ -261,6 +296,9 @@ test_connection_waits_for_output (void)
   g_assert_no_error (pair.error);
   g_assert_cmpuint (rabc_connection_get_queued (pair.conn), >=, limit);
   g_assert_cmpuint (rabc_connection_get_queued (pair.conn), <, limit + 129 * PING_FRAME_SIZE);
+  /* The buffer grew no larger than that either: doubling stops at the
+   * limit. */
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), <=, limit + 129 * PING_FRAME_SIZE);
   g_assert_cmpuint (pair.watched, ==, G_IO_OUT);
 
   /* Called again, it reads nothing: the requests wait in the socket. */
@@ -319,6 +357,7 @@ main (int   argc,
 
   g_test_add_func ("/rabc/connection/read-share", test_connection_read_share);
   g_test_add_func ("/rabc/connection/large-frame", test_connection_large_frame);
+  g_test_add_func ("/rabc/connection/read-budget", test_connection_read_budget);
   g_test_add_func ("/rabc/connection/output-released", test_connection_output_released);
   g_test_add_func ("/rabc/connection/waits-for-output", test_connection_waits_for_output);
   g_test_add_func ("/rabc/connection/accounting", test_connection_accounting);

@@ -99,6 +99,9 @@ void      measure_begin              (Daemon              *daemon,
 void      measure_end                (Daemon              *daemon,
                                       Measure             *measure,
                                       guint64              rss_bound_kib);
+gboolean  measure_end_within         (Daemon              *daemon,
+                                      Measure             *measure,
+                                      guint64              rss_bound_kib);
 
 /* Raw sockets. */
 void      fill_address               (struct sockaddr_un  *addr,

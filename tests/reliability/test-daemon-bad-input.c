@@ -775,10 +775,19 @@ test_killed_clients (void)
       killed_clients (daemon, 100);
       g_assert_cmpuint (wait_for_fd_count (daemon, daemon->fd_baseline), ==, daemon->fd_baseline);
     }
-  measure_begin (daemon, &measure, "100 clients killed by SIGKILL mid-frame");
-  killed_clients (daemon, 100);
-  /* Leaking the buffers of the 50 partial messages would be 6 MiB. */
-  measure_end (daemon, &measure, 1024);
+  /* Leaking the buffers of the 50 partial messages would be 6 MiB, every
+   * round.  Where 50 buffers grown over many rounds land in the heap
+   * still differs from run to run by about a megabyte: a round that grows
+   * more than the bound is repeated, and a leak fails all three. */
+  for (guint round = 0; round < 3; round++)
+    {
+      measure_begin (daemon, &measure, "100 clients killed by SIGKILL mid-frame");
+      killed_clients (daemon, 100);
+      if (measure_end_within (daemon, &measure, 1024))
+        return;
+    }
+  g_test_fail_printf ("the daemon's memory grew by more than 1024 KiB in each of 3 rounds "
+                      "of 100 clients killed mid-frame");
 }
 
 /* --- 12. ten thousand at once ------------------------------------------- */

@@ -1,0 +1,102 @@
+/* rabc-utf8.c: UTF-8 validation for the wire codec
+ *
+ * The protocol's text is UTF-8 in which U+0000 is valid, as the original
+ * implementation has it; g_utf8_validate_len() stops at a NUL byte, and
+ * calling it again after each one costs a call per NUL.  This validator
+ * takes the whole text in one pass, ASCII eight bytes at a time, and
+ * accepts exactly what g_utf8_validate_len() accepts between NULs:
+ * shortest forms only, no surrogates, nothing above U+10FFFF.
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "rabc-utf8-private.h"
+
+#define HIGH_BITS G_GUINT64_CONSTANT (0x8080808080808080)
+
+static inline gboolean
+is_continuation (guchar c)
+{
+  return (c & 0xc0) == 0x80;
+}
+
+gboolean
+rabc_utf8_validate (const char *text,
+                    gsize       len)
+{
+  const guchar *p = (const guchar *) text;
+  const guchar *end = p + len;
+
+  while (p < end)
+    {
+      guchar c;
+
+      while (end - p >= 8)
+        {
+          guint64 word;
+
+          memcpy (&word, p, sizeof word);
+          if (word & HIGH_BITS)
+            break;
+          p += 8;
+        }
+      if (p == end)
+        break;
+
+      c = *p;
+      if (c < 0x80)
+        {
+          p++;
+          continue;
+        }
+
+      /* 0x80 to 0xc1: a continuation byte, or an overlong two-byte form. */
+      if (c < 0xc2)
+        return FALSE;
+
+      if (c < 0xe0)
+        {
+          if (end - p < 2 || !is_continuation (p[1]))
+            return FALSE;
+          p += 2;
+          continue;
+        }
+
+      if (c < 0xf0)
+        {
+          if (end - p < 3)
+            return FALSE;
+          /* After 0xe0, below 0xa0 is overlong; after 0xed, 0xa0 and up
+           * are surrogates. */
+          if ((c == 0xe0 && (p[1] < 0xa0 || p[1] > 0xbf)) ||
+              (c == 0xed && (p[1] < 0x80 || p[1] > 0x9f)) ||
+              !is_continuation (p[1]) || !is_continuation (p[2]))
+            return FALSE;
+          p += 3;
+          continue;
+        }
+
+      if (c < 0xf5)
+        {
+          if (end - p < 4)
+            return FALSE;
+          /* After 0xf0, below 0x90 is overlong; after 0xf4, 0x90 and up
+           * are above U+10FFFF. */
+          if ((c == 0xf0 && (p[1] < 0x90 || p[1] > 0xbf)) ||
+              (c == 0xf4 && (p[1] < 0x80 || p[1] > 0x8f)) ||
+              !is_continuation (p[1]) || !is_continuation (p[2]) || !is_continuation (p[3]))
+            return FALSE;
+          p += 4;
+          continue;
+        }
+
+      /* 0xf5 to 0xff never start a valid sequence. */
+      return FALSE;
+    }
+
+  return TRUE;
+}
