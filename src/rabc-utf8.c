@@ -29,7 +29,12 @@ rabc_utf8_validate (const char *text,
                     gsize       len)
 {
   const guchar *p = (const guchar *) text;
-  const guchar *end = p + len;
+  const guchar *end;
+
+  /* An empty text may come as NULL, and NULL + 0 is undefined. */
+  if (len == 0)
+    return TRUE;
+  end = p + len;
 
   while (p < end)
     {

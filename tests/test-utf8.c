@@ -132,12 +132,22 @@ test_utf8_random_texts (void)
     }
 }
 
+/* An empty message may have no buffer at all. */
+static void
+test_utf8_empty (void)
+{
+  g_assert_true (rabc_utf8_validate (NULL, 0));
+  g_assert_true (rabc_utf8_validate ("", 0));
+  g_assert_true (rabc_utf8_validate ("\xff", 0));
+}
+
 int
 main (int   argc,
       char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
 
+  g_test_add_func ("/rabc/utf8/empty", test_utf8_empty);
   g_test_add_func ("/rabc/utf8/every-short-sequence", test_utf8_every_short_sequence);
   g_test_add_func ("/rabc/utf8/four-byte-sequences", test_utf8_four_byte_sequences);
   g_test_add_func ("/rabc/utf8/random-texts", test_utf8_random_texts);
