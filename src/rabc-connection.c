@@ -217,6 +217,19 @@ rabc_connection_is_mid_frame (RabcConnection *conn)
   return !rabc_frame_decoder_is_idle (&conn->decoder) || rabc_connection_get_queued (conn) > 0;
 }
 
+/* What the three accessors above and below tell, in one call, for an
+ * owner that asks after every read: returns whether the connection is in
+ * the middle of a frame. */
+gboolean
+rabc_connection_get_state (RabcConnection *conn,
+                           gsize          *allocated,
+                           guint64        *bytes_moved)
+{
+  *allocated = rabc_connection_get_allocated (conn);
+  *bytes_moved = conn->bytes_moved;
+  return rabc_connection_is_mid_frame (conn);
+}
+
 /* Bytes read and written so far: it changes when the connection makes
  * progress. */
 guint64

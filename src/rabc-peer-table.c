@@ -108,6 +108,14 @@ rabc_peer_table_update (RabcPeerTable *self,
 {
   gboolean progressed = bytes_moved != entry->bytes_moved;
 
+  /* The common case, a request answered whole: nothing held, nothing
+   * half-way, before or after. */
+  if (!mid_frame && !entry->mid_frame && allocated == entry->allocated)
+    {
+      entry->bytes_moved = bytes_moved;
+      return;
+    }
+
   self->allocated += allocated - entry->allocated;
   entry->user->allocated += allocated - entry->allocated;
   entry->allocated = allocated;

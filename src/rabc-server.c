@@ -334,18 +334,19 @@ arm_stall_timer (RabcServer *self)
 /* Records what @client holds after some I/O, and enforces the bounds. */
 static void
 client_account (RabcServer *self,
-                Client     *client)
+                Client     *client,
+                gint64      now)
 {
   RabcConnection *conn = client->conn;
+  guint64 bytes_moved;
+  gsize allocated;
+  gboolean mid_frame;
 
   if (rabc_connection_is_closed (conn))
     return;
 
-  rabc_peer_table_update (&self->peers, &client->entry,
-                          rabc_connection_get_allocated (conn),
-                          rabc_connection_get_bytes_moved (conn),
-                          rabc_connection_is_mid_frame (conn),
-                          g_get_monotonic_time ());
+  mid_frame = rabc_connection_get_state (conn, &allocated, &bytes_moved);
+  rabc_peer_table_update (&self->peers, &client->entry, allocated, bytes_moved, mid_frame, now);
 
   /* Progress only ever moves a deadline later: arming the timer for the
    * first one and re-arming it when it fires is enough. */
@@ -379,15 +380,17 @@ round_share (RabcServer *self,
   return share;
 }
 
+/* Handles readiness of @client; @now is the time of the round. */
 static void
 client_handle_io (RabcServer   *self,
                   Client       *client,
                   GIOCondition  condition,
-                  Share         share)
+                  Share         share,
+                  gint64        now)
 {
   rabc_connection_set_read_policy (client->conn, share.read_size, share.budget, OUTPUT_LIMIT);
   rabc_connection_handle_io (client->conn, condition);
-  client_account (self, client);
+  client_account (self, client, now);
 }
 
 static gboolean
@@ -722,6 +725,7 @@ on_epoll (GIOCondition condition,
   struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
   guint n_readers = 0;
   Share share;
+  gint64 now;
   int n;
 
   self->dispatch_depth++;
@@ -734,6 +738,7 @@ on_epoll (GIOCondition condition,
     if (events[i].data.ptr != NULL && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
       n_readers++;
   share = round_share (self, n_readers);
+  now = g_source_get_time (self->epoll_source);
 
   for (int i = 0; i < n && self->epoll_fd >= 0; i++)
     {
@@ -742,7 +747,7 @@ on_epoll (GIOCondition condition,
       if (client == NULL)
         accept_clients (self);
       else
-        client_handle_io (self, client, condition_from_epoll (events[i].events), share);
+        client_handle_io (self, client, condition_from_epoll (events[i].events), share, now);
     }
 
   if (--self->dispatch_depth == 0)
@@ -776,7 +781,8 @@ drain_clients (RabcServer *self)
           if (rabc_connection_is_closed (client->conn))
             break;
           moved = rabc_connection_get_bytes_moved (client->conn);
-          client_handle_io (self, client, G_IO_IN | G_IO_OUT, round_share (self, 1));
+          client_handle_io (self, client, G_IO_IN | G_IO_OUT, round_share (self, 1),
+                            g_get_monotonic_time ());
           if (rabc_connection_get_bytes_moved (client->conn) == moved)
             break;
         }

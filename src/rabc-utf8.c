@@ -40,6 +40,7 @@ rabc_utf8_validate (const char *text,
     {
       guchar c;
 
+      /* ASCII, a word at a time, then a byte at a time. */
       while (end - p >= 8)
         {
           guint64 word;
@@ -49,15 +50,12 @@ rabc_utf8_validate (const char *text,
             break;
           p += 8;
         }
+      while (p < end && *p < 0x80)
+        p++;
       if (p == end)
         break;
 
       c = *p;
-      if (c < 0x80)
-        {
-          p++;
-          continue;
-        }
 
       /* 0x80 to 0xc1: a continuation byte, or an overlong two-byte form. */
       if (c < 0xc2)
