@@ -46,9 +46,6 @@ gsize           rabc_connection_get_queued      (RabcConnection            *conn
 gsize           rabc_connection_get_allocated   (RabcConnection            *conn);
 gboolean        rabc_connection_is_mid_frame    (RabcConnection            *conn);
 guint64         rabc_connection_get_bytes_moved (RabcConnection            *conn);
-gboolean        rabc_connection_get_state       (RabcConnection            *conn,
-                                                 gsize                     *allocated,
-                                                 guint64                   *bytes_moved);
 void            rabc_connection_set_max_message_size (RabcConnection       *conn,
                                                  gsize                      max_message_size);
 void            rabc_connection_set_read_policy (RabcConnection            *conn,

@@ -63,6 +63,17 @@ output_clear (Output *out)
   out->allocated = out->start = out->end = 0;
 }
 
+/* Moves the bytes not yet written to the front. */
+static void
+output_compact (Output *out)
+{
+  gsize queued = out->end - out->start;
+
+  memmove (out->data, out->data + out->start, queued);
+  out->start = 0;
+  out->end = queued;
+}
+
 /* Returns room for @len more bytes at the end, or NULL when the memory
  * cannot be had.  The buffer at least doubles when it grows, but not
  * beyond @limit (when not 0) unless @len needs it. */
@@ -78,9 +89,7 @@ output_reserve (Output *out,
 
   if (out->start > 0)
     {
-      memmove (out->data, out->data + out->start, queued);
-      out->start = 0;
-      out->end = queued;
+      output_compact (out);
       if (out->allocated - out->end >= len)
         return out->data + out->end;
     }
@@ -119,9 +128,7 @@ output_written (Output *out,
     }
   else if (out->start >= queued)
     {
-      memmove (out->data, out->data + out->start, queued);
-      out->start = 0;
-      out->end = queued;
+      output_compact (out);
 
       /* Much larger than what is left: give the rest back, keeping room
        * to grow twice over before it has to grow again. */
@@ -215,19 +222,6 @@ gboolean
 rabc_connection_is_mid_frame (RabcConnection *conn)
 {
   return !rabc_frame_decoder_is_idle (&conn->decoder) || rabc_connection_get_queued (conn) > 0;
-}
-
-/* What the three accessors above and below tell, in one call, for an
- * owner that asks after every read: returns whether the connection is in
- * the middle of a frame. */
-gboolean
-rabc_connection_get_state (RabcConnection *conn,
-                           gsize          *allocated,
-                           guint64        *bytes_moved)
-{
-  *allocated = rabc_connection_get_allocated (conn);
-  *bytes_moved = conn->bytes_moved;
-  return rabc_connection_is_mid_frame (conn);
 }
 
 /* Bytes read and written so far: it changes when the connection makes

@@ -44,6 +44,8 @@ void           rabc_peer_table_clear          (RabcPeerTable *self);
 
 guint          rabc_peer_table_count_user     (RabcPeerTable *self,
                                                uid_t          uid);
+gboolean       rabc_peer_table_contains       (const RabcPeerEntry *entry);
+GPtrArray     *rabc_peer_table_list           (RabcPeerTable *self);
 void           rabc_peer_table_add            (RabcPeerTable *self,
                                                RabcPeerEntry *entry,
                                                gint64         now);

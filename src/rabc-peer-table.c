@@ -40,6 +40,29 @@ rabc_peer_table_count_user (RabcPeerTable *self,
   return user != NULL ? user->peers.length : 0;
 }
 
+/* Whether @entry is in a table: added and not removed since. */
+gboolean
+rabc_peer_table_contains (const RabcPeerEntry *entry)
+{
+  return entry->user != NULL;
+}
+
+/* Every peer, in no particular order: a snapshot to go through while
+ * peers are removed. */
+GPtrArray *
+rabc_peer_table_list (RabcPeerTable *self)
+{
+  GPtrArray *entries = g_ptr_array_sized_new (self->n_peers);
+  GHashTableIter iter;
+  RabcPeerUser *user;
+
+  g_hash_table_iter_init (&iter, self->users);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &user))
+    for (GList *l = user->peers.head; l != NULL; l = l->next)
+      g_ptr_array_add (entries, l->data);
+  return entries;
+}
+
 void
 rabc_peer_table_add (RabcPeerTable *self,
                      RabcPeerEntry *entry,

@@ -112,7 +112,6 @@ struct _RabcServer {
   GArray         *allowed_uids;
 
   /* Every Client, and what they hold. */
-  GHashTable     *clients;
   RabcPeerTable   peers;
   /* Clients dropped during a dispatch, freed after it: the epoll events
    * being handled may still point at them. */
@@ -272,7 +271,7 @@ drop_client (RabcServer *self,
 {
   int fd = rabc_connection_get_fd (client->conn);
 
-  if (!g_hash_table_remove (self->clients, client))
+  if (!rabc_peer_table_contains (&client->entry))
     return;
 
   rabc_peer_table_remove (&self->peers, &client->entry);
@@ -338,15 +337,15 @@ client_account (RabcServer *self,
                 gint64      now)
 {
   RabcConnection *conn = client->conn;
-  guint64 bytes_moved;
-  gsize allocated;
-  gboolean mid_frame;
 
   if (rabc_connection_is_closed (conn))
     return;
 
-  mid_frame = rabc_connection_get_state (conn, &allocated, &bytes_moved);
-  rabc_peer_table_update (&self->peers, &client->entry, allocated, bytes_moved, mid_frame, now);
+  rabc_peer_table_update (&self->peers, &client->entry,
+                          rabc_connection_get_allocated (conn),
+                          rabc_connection_get_bytes_moved (conn),
+                          rabc_connection_is_mid_frame (conn),
+                          now);
 
   /* Progress only ever moves a deadline later: arming the timer for the
    * first one and re-arming it when it fires is enough. */
@@ -648,7 +647,6 @@ accept_clients (RabcServer *self)
           continue;
         }
 
-      g_hash_table_add (self->clients, client);
       rabc_peer_table_add (&self->peers, &client->entry, g_get_monotonic_time ());
       g_debug ("client connected: pid %d, uid %u; %u clients now",
                (int) peer_pid, (guint) peer_uid, self->peers.n_peers);
@@ -761,19 +759,13 @@ on_epoll (GIOCondition condition,
 static void
 drain_clients (RabcServer *self)
 {
-  g_autoptr(GPtrArray) clients = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer client_data;
-
-  g_hash_table_iter_init (&iter, self->clients);
-  while (g_hash_table_iter_next (&iter, &client_data, NULL))
-    g_ptr_array_add (clients, client_data);
+  g_autoptr(GPtrArray) entries = rabc_peer_table_list (&self->peers);
 
   /* Clients dropped meanwhile stay allocated until the depth is back. */
   self->dispatch_depth++;
-  for (guint i = 0; i < clients->len; i++)
+  for (guint i = 0; i < entries->len; i++)
     {
-      Client *client = g_ptr_array_index (clients, i);
+      Client *client = ((RabcPeerEntry *) g_ptr_array_index (entries, i))->data;
       guint64 moved;
 
       for (guint round = 0; round < MAX_DRAIN_ROUNDS; round++)
@@ -794,9 +786,6 @@ static void
 server_stop (RabcServer *self,
              gboolean    emit)
 {
-  GHashTableIter iter;
-  Client *client;
-
   if (self->listen_fd < 0)
     return;
 
@@ -813,12 +802,12 @@ server_stop (RabcServer *self,
 
   g_object_freeze_notify (G_OBJECT (self));
   drain_clients (self);
-  while (g_hash_table_size (self->clients) > 0)
-    {
-      g_hash_table_iter_init (&iter, self->clients);
-      g_hash_table_iter_next (&iter, (gpointer *) &client, NULL);
-      drop_client (self, client, emit);
-    }
+  {
+    g_autoptr(GPtrArray) entries = rabc_peer_table_list (&self->peers);
+
+    for (guint i = 0; i < entries->len; i++)
+      drop_client (self, ((RabcPeerEntry *) g_ptr_array_index (entries, i))->data, emit);
+  }
 
   if (self->dispatch_depth == 0)
     g_ptr_array_set_size (self->dropped, 0);
@@ -863,7 +852,6 @@ rabc_server_finalize (GObject *object)
 {
   RabcServer *self = RABC_SERVER (object);
 
-  g_clear_pointer (&self->clients, g_hash_table_unref);
   rabc_peer_table_clear (&self->peers);
   g_clear_pointer (&self->allowed_uids, g_array_unref);
   g_clear_pointer (&self->dropped, g_ptr_array_unref);
@@ -1184,7 +1172,6 @@ rabc_server_init (RabcServer *self)
   self->epoll_fd = -1;
   self->reply_frame = g_byte_array_new ();
   self->allowed_uids = g_array_new (FALSE, FALSE, sizeof (guint));
-  self->clients = g_hash_table_new (NULL, NULL);
   rabc_peer_table_init (&self->peers);
   self->dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) client_free);
   for (guint kind = 0; kind < N_LOG_KINDS; kind++)
@@ -1536,7 +1523,7 @@ rabc_server_get_n_clients (RabcServer *self)
 {
   g_return_val_if_fail (RABC_IS_SERVER (self), 0);
 
-  return g_hash_table_size (self->clients);
+  return self->peers.n_peers;
 }
 
 /**

@@ -27,6 +27,7 @@ test_peer_table_users (void)
   entry_init (&a, 1000);
   entry_init (&b, 1000);
   entry_init (&c, 0);
+  g_assert_false (rabc_peer_table_contains (&a));
   rabc_peer_table_add (&table, &a, 0);
   rabc_peer_table_add (&table, &b, 0);
   rabc_peer_table_add (&table, &c, 0);
@@ -36,8 +37,26 @@ test_peer_table_users (void)
   g_assert_cmpuint (rabc_peer_table_count_user (&table, 0), ==, 1);
   g_assert_cmpuint (rabc_peer_table_count_user (&table, 1), ==, 0);
 
+  /* Every peer is listed once, and a removed one no more. */
+  {
+    g_autoptr(GPtrArray) all = rabc_peer_table_list (&table);
+
+    g_assert_cmpuint (all->len, ==, 3);
+    g_assert_true (g_ptr_array_find (all, &a, NULL));
+    g_assert_true (g_ptr_array_find (all, &b, NULL));
+    g_assert_true (g_ptr_array_find (all, &c, NULL));
+  }
+  g_assert_true (rabc_peer_table_contains (&a));
+
   rabc_peer_table_remove (&table, &a);
+  g_assert_false (rabc_peer_table_contains (&a));
   rabc_peer_table_remove (&table, &a);   /* twice is harmless */
+  {
+    g_autoptr(GPtrArray) all = rabc_peer_table_list (&table);
+
+    g_assert_cmpuint (all->len, ==, 2);
+    g_assert_false (g_ptr_array_find (all, &a, NULL));
+  }
   g_assert_cmpuint (rabc_peer_table_count_user (&table, 1000), ==, 1);
   rabc_peer_table_remove (&table, &b);
   rabc_peer_table_remove (&table, &c);
