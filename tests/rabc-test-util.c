@@ -359,3 +359,37 @@ rabc_test_read_until_eof (int   fd,
         return TRUE;
     }
 }
+
+/* A "Name:   1234 kB" line of /proc/PID/status, in KiB. */
+guint64
+rabc_test_read_status_kib (pid_t       pid,
+                           const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree char *status = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *line;
+
+  g_file_get_contents (path, &status, NULL, &error);
+  g_assert_no_error (error);
+  line = strstr (status, field);
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen (field), NULL, 10);
+}
+
+/* Resets VmHWM to the current VmRSS (proc(5), clear_refs "5"), so that the
+ * peak of what comes next alone can be read.  Returns FALSE where that is
+ * not allowed: the caller then samples VmRSS at the worst moment. */
+gboolean
+rabc_test_reset_peak_rss (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/clear_refs", (int) pid);
+  g_autoptr(GError) error = NULL;
+
+  if (!g_file_set_contents_full (path, "5", 1, G_FILE_SET_CONTENTS_NONE, 0644, &error))
+    {
+      g_test_message ("cannot reset the peak resident size: %s", error->message);
+      return FALSE;
+    }
+  return TRUE;
+}

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <rabc.h>
+#include <sys/types.h>
 
 G_BEGIN_DECLS
 
@@ -66,5 +67,10 @@ char      *rabc_test_read_frame         (int            fd);
 /* Reads until end of stream; returns FALSE if that takes over @timeout_ms. */
 gboolean   rabc_test_read_until_eof     (int            fd,
                                          guint          timeout_ms);
+
+/* /proc/PID/status, for tests that watch memory. */
+guint64    rabc_test_read_status_kib    (pid_t          pid,
+                                         const char    *field);
+gboolean   rabc_test_reset_peak_rss     (pid_t          pid);
 
 G_END_DECLS

@@ -1114,18 +1114,6 @@ test_server_stop_from_handler_pipelined (Fixture       *fixture,
   close (fd);
 }
 
-static gsize
-own_status_kib (const char *field)
-{
-  g_autofree char *status = NULL;
-  const char *line;
-
-  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
-  line = strstr (status, field);
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen (field), NULL, 10);
-}
-
 /* 64 KiB of zero-length messages, 8192 of them, each answered with a
  * reply of 60 KiB, from a client that reads none: the replies to one read
  * are bounded (128 KiB), and the client is not read again while 1 MiB
@@ -1148,14 +1136,13 @@ test_server_replies_to_one_read (Fixture       *fixture,
 
   fd = rabc_test_connect_raw (fixture->path);
   /* The peak, where the kernel lets us reset it (proc(5), clear_refs). */
-  peak_known = g_file_set_contents_full ("/proc/self/clear_refs", "5", 1,
-                                         G_FILE_SET_CONTENTS_NONE, 0644, NULL);
-  rss_before = own_status_kib ("VmRSS:");
+  peak_known = rabc_test_reset_peak_rss (getpid ());
+  rss_before = rabc_test_read_status_kib (getpid (), "VmRSS:");
   rabc_test_write_all (fd, zeros, 64 * 1024);
   while (rabc_server_get_n_clients (server) == 0)
     g_main_context_iteration (NULL, TRUE);
   rabc_test_run_for (200);
-  rss_after = own_status_kib (peak_known ? "VmHWM:" : "VmRSS:");
+  rss_after = rabc_test_read_status_kib (getpid (), peak_known ? "VmHWM:" : "VmRSS:");
 
   g_test_message ("8192 requests for a 60 KiB reply in one write, none read: %s "
                   "%+" G_GINT64_FORMAT " KiB", peak_known ? "peak" : "resident",

@@ -35,52 +35,10 @@ count_fds (pid_t pid)
   return n;
 }
 
-static char *
-read_proc (pid_t       pid,
-           const char *name)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/%s", (int) pid, name);
-  g_autoptr(GError) error = NULL;
-  char *contents = NULL;
-
-  g_file_get_contents (path, &contents, NULL, &error);
-  g_assert_no_error (error);
-  return contents;
-}
-
-/* A "Name:   1234 kB" line of /proc/PID/status, in KiB. */
-guint64
-read_status_kib (pid_t       pid,
-                 const char *field)
-{
-  g_autofree char *status = read_proc (pid, "status");
-  const char *line = strstr (status, field);
-
-  g_assert_nonnull (line);
-  return g_ascii_strtoull (line + strlen (field), NULL, 10);
-}
-
 guint64
 read_rss_kib (pid_t pid)
 {
-  return read_status_kib (pid, "VmRSS:");
-}
-
-/* Resets VmHWM to the current VmRSS (proc(5), clear_refs "5"), so that the
- * peak of the next scenario alone can be read.  Returns FALSE where that
- * is not allowed: the caller then samples VmRSS at the worst moment. */
-gboolean
-reset_peak_rss (pid_t pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/clear_refs", (int) pid);
-  g_autoptr(GError) error = NULL;
-
-  if (!g_file_set_contents_full (path, "5", 1, G_FILE_SET_CONTENTS_NONE, 0644, &error))
-    {
-      g_test_message ("cannot reset the peak resident size: %s", error->message);
-      return FALSE;
-    }
-  return TRUE;
+  return rabc_test_read_status_kib (pid, "VmRSS:");
 }
 
 /* Fields 14 and 15 of /proc/PID/stat: user and system time, in clock ticks.
@@ -90,10 +48,15 @@ guint64
 read_cpu_ticks (pid_t  pid,
                 char  *state)
 {
-  g_autofree char *stat = read_proc (pid, "stat");
+  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = NULL;
+  g_autoptr(GError) error = NULL;
   g_auto(GStrv) fields = NULL;
-  const char *rest = strrchr (stat, ')');
+  const char *rest;
 
+  g_file_get_contents (path, &stat, NULL, &error);
+  g_assert_no_error (error);
+  rest = strrchr (stat, ')');
   g_assert_nonnull (rest);
   fields = g_strsplit (rest + 2, " ", 0);
   g_assert_cmpuint (g_strv_length (fields), >, 13);

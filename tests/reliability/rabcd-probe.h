@@ -73,11 +73,7 @@ char     *daemon_read_log            (Daemon              *daemon);
 void      assert_log_clean           (const char          *log);
 
 guint     count_fds                  (pid_t                pid);
-/* A "Name:   1234 kB" line of /proc/PID/status, in KiB. */
-guint64   read_status_kib            (pid_t                pid,
-                                      const char          *field);
 guint64   read_rss_kib               (pid_t                pid);
-gboolean  reset_peak_rss             (pid_t                pid);
 guint64   read_cpu_ticks             (pid_t                pid,
                                       char                *state);
 void      assert_running             (Daemon              *daemon);

@@ -529,7 +529,7 @@ test_never_reads (void)
 
   flooded = TRUE;
   measure_begin (daemon, &measure, "client that never reads");
-  peak_known = reset_peak_rss (daemon->pid);
+  peak_known = rabc_test_reset_peak_rss (daemon->pid);
 
   fd = connect_raw (daemon);
   g_assert_cmpint (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK), ==, 0);
@@ -577,7 +577,7 @@ test_never_reads (void)
 
   /* Measured before hanging up: a daemon that still holds the queue shows
    * it now. */
-  peak = read_status_kib (daemon->pid, peak_known ? "VmHWM:" : "VmRSS:");
+  peak = rabc_test_read_status_kib (daemon->pid, peak_known ? "VmHWM:" : "VmRSS:");
   close (fd);
 
   g_test_message ("client that never reads: %" G_GSIZE_FORMAT " bytes sent before the "

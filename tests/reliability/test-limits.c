@@ -226,7 +226,7 @@ test_unread_replies (void)
     encode_short_frame (pings + i * (HEADER_SIZE + 4), "ping");
 
   measure_begin (daemon, &measure, "600 KB of replies always left unread");
-  peak_known = reset_peak_rss (daemon->pid);
+  peak_known = rabc_test_reset_peak_rss (daemon->pid);
   fd = connect_raw (daemon);
   g_assert_cmpint (fcntl (fd, F_SETFL, fcntl (fd, F_GETFL) | O_NONBLOCK), ==, 0);
 
@@ -265,7 +265,7 @@ test_unread_replies (void)
     }
   g_assert_cmpuint (received, ==, sent);
 
-  peak = read_status_kib (daemon->pid, peak_known ? "VmHWM:" : "VmRSS:");
+  peak = rabc_test_read_status_kib (daemon->pid, peak_known ? "VmHWM:" : "VmRSS:");
   close (fd);
   g_test_message ("32 MiB of requests, 600 KB of replies always unread: daemon's %s "
                   "%+" G_GINT64_FORMAT " KiB over %" G_GUINT64_FORMAT " KiB (bound %d KiB)",
@@ -309,7 +309,7 @@ test_memory_budget (void)
 
   daemon = start_open_daemon ("budget.sock", 0, daemon_args);
   measure_begin (daemon, &measure, "100 partial frames of 900 KiB, another user's");
-  g_assert_true (reset_peak_rss (daemon->pid));
+  g_assert_true (rabc_test_reset_peak_rss (daemon->pid));
 
   {
     const char *args[] = { "partial", daemon->socket_path, count, bytes, NULL };
@@ -319,7 +319,7 @@ test_memory_budget (void)
   }
   /* Written is not yet read: wait until the daemon has taken it all. */
   held = wait_for_stable_fd_count (daemon) - daemon->fd_baseline;
-  peak = read_status_kib (daemon->pid, "VmHWM:");
+  peak = rabc_test_read_status_kib (daemon->pid, "VmHWM:");
   dropped = count_in_log (daemon, "max-buffered-bytes");
   g_test_message ("budget: the attacker says \"%s\"; the daemon holds %u of its connections "
                   "(%u log lines about dropping the others); peak VmRSS %+" G_GINT64_FORMAT
@@ -406,7 +406,7 @@ test_out_of_memory (void)
   g_autofree char *filler = g_malloc (BUDGET_PARTIAL);
   g_autofree int *fds = g_new (int, OOM_MAX_CONNS);
   Daemon *probe = daemon_start ("oom-probe.sock", 0);
-  guint64 vm_size = read_status_kib (probe->pid, "VmSize:");
+  guint64 vm_size = rabc_test_read_status_kib (probe->pid, "VmSize:");
   Daemon *daemon;
   guint n = 0;
 
