@@ -93,6 +93,15 @@ class Daemon:
         self.log.close()
 
 
+def raised_client_limits(rabcd, n):
+    """Options that let one user open @n connections, where the daemon has
+    client limits at all (an older build has none, and no such options)."""
+    help_text = subprocess.run([rabcd, "--help"], capture_output=True).stdout
+    if b"--max-clients" not in help_text:
+        return []
+    return ["--max-clients", str(n), "--max-clients-per-uid", str(n)]
+
+
 def connect(path):
     s = socket.socket(socket.AF_UNIX)
     s.connect(path)
@@ -132,9 +141,7 @@ def unread_replies(rabcd, workdir):
 
 def partial_frames(rabcd, workdir, n=300):
     """n connections each hold 900 KiB of a frame of 1 MiB - 1."""
-    d = Daemon(rabcd, workdir, "partial", ["--max-clients-per-uid", "1000"]
-               if b"max-clients" in subprocess.run([rabcd, "--help"], capture_output=True).stdout
-               else [])
+    d = Daemon(rabcd, workdir, "partial", raised_client_limits(rabcd, 2 * n))
     conns = []
     data = HEADER.pack(1048575) + b"a" * (900 * 1024)
     for _ in range(n):
@@ -158,9 +165,8 @@ def partial_frames(rabcd, workdir, n=300):
 
 def bare_headers(rabcd, workdir, n=2000):
     """n connections send only a header of 1 MiB - 1, under RLIMIT_AS 384 MiB."""
-    help_text = subprocess.run([rabcd, "--help"], capture_output=True).stdout
-    args = ["--max-clients", "4000", "--max-clients-per-uid", "4000"] if b"max-clients" in help_text else []
-    d = Daemon(rabcd, workdir, "headers", args, address_space=384 * 1024 * 1024)
+    d = Daemon(rabcd, workdir, "headers", raised_client_limits(rabcd, 2 * n),
+               address_space=384 * 1024 * 1024)
     conns = []
     died_after = None
     for i in range(n):
