@@ -278,6 +278,33 @@ test_connection_output_released (void)
   pair_clear (&pair);
 }
 
+/* A peer that takes a large backlog slowly: the buffer gives back what it
+ * no longer needs as it goes, not only once drained. */
+static void
+test_connection_output_shrinks (void)
+{
+  gsize initial, smallest;
+  Pair pair;
+
+  pair_init (&pair, 0, 0);
+  for (guint i = 0; i < 64 * 1024; i++)
+    g_assert_true (rabc_connection_queue_message (pair.conn, "pong", 4, NULL));
+  rabc_connection_flush (pair.conn);
+  initial = smallest = rabc_connection_get_allocated (pair.conn);
+  g_assert_cmpuint (initial, >=, 512 * 1024);
+
+  while (rabc_connection_get_queued (pair.conn) > 0)
+    {
+      smallest = MIN (smallest, rabc_connection_get_allocated (pair.conn));
+      peer_drain (&pair, 4096);
+      rabc_connection_flush (pair.conn);
+    }
+  g_test_message ("%" G_GSIZE_FORMAT " bytes allocated at first, %" G_GSIZE_FORMAT
+                  " at the least while output was left", initial, smallest);
+  g_assert_cmpuint (smallest, <=, initial / 4);
+  pair_clear (&pair);
+}
+
 /* With an output limit, a peer that does not read its replies is not read
  * either once the limit is reached: its requests stay in the socket, and
  * the connection stops watching for input until the replies are taken. */
@@ -359,6 +386,7 @@ main (int   argc,
   g_test_add_func ("/rabc/connection/large-frame", test_connection_large_frame);
   g_test_add_func ("/rabc/connection/read-budget", test_connection_read_budget);
   g_test_add_func ("/rabc/connection/output-released", test_connection_output_released);
+  g_test_add_func ("/rabc/connection/output-shrinks", test_connection_output_shrinks);
   g_test_add_func ("/rabc/connection/waits-for-output", test_connection_waits_for_output);
   g_test_add_func ("/rabc/connection/accounting", test_connection_accounting);
 
