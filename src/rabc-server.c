@@ -182,6 +182,8 @@ static guint signals[N_SIGNALS];
 /* A drain at stop goes round a client at most this many times: 512 KiB,
  * more than a socket holds. */
 #define MAX_DRAIN_ROUNDS 8
+/* The reply when none is set, or NULL is. */
+#define DEFAULT_REPLY "pong"
 
 static void resume_accepting (RabcServer *self);
 
@@ -972,8 +974,9 @@ rabc_server_class_init (RabcServerClass *klass)
    * RabcServer:socket-path:
    *
    * The path of the Unix socket to listen on. When set to `NULL` at
-   * construction, the default from [func@Rabc.get_default_socket_path] is
-   * used.
+   * construction, or not set, the default from
+   * [func@Rabc.get_default_socket_path] is used: reading it never gives
+   * `NULL`.
    */
   properties[PROP_SOCKET_PATH] =
     g_param_spec_string ("socket-path", NULL, NULL,
@@ -985,11 +988,12 @@ rabc_server_class_init (RabcServerClass *klass)
    * RabcServer:reply:
    *
    * The text sent back for every message. It must be shorter than
-   * [property@Rabc.Server:max-message-size].
+   * [property@Rabc.Server:max-message-size]. Setting it to `NULL` sets
+   * the default, `pong`: reading it never gives `NULL`.
    */
   properties[PROP_REPLY] =
     g_param_spec_string ("reply", NULL, NULL,
-                         "pong",
+                         DEFAULT_REPLY,
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
                          G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
@@ -1170,7 +1174,10 @@ rabc_server_init (RabcServer *self)
 {
   self->listen_fd = -1;
   self->epoll_fd = -1;
+  /* A valid reply from the start, whatever a construction sets. */
+  self->reply = g_strdup (DEFAULT_REPLY);
   self->reply_frame = g_byte_array_new ();
+  update_reply_frame (self);
   self->allowed_uids = g_array_new (FALSE, FALSE, sizeof (guint));
   rabc_peer_table_init (&self->peers);
   self->dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) client_free);
@@ -1379,7 +1386,7 @@ rabc_server_get_socket_path (RabcServer *self)
  *
  * Gets the text sent back for every message.
  *
- * Returns: the reply text
+ * Returns: the reply text, never `NULL`
  */
 const char *
 rabc_server_get_reply (RabcServer *self)
@@ -1392,17 +1399,21 @@ rabc_server_get_reply (RabcServer *self)
 /**
  * rabc_server_set_reply:
  * @self: a [class@Rabc.Server]
- * @reply: the text to send back for every message, valid UTF-8
+ * @reply: (nullable): the text to send back for every message, valid
+ *   UTF-8, or `NULL` for the default
  *
- * Sets the text sent back for every message. The default is `pong`.
+ * Sets [property@Rabc.Server:reply], the text sent back for every message.
+ * `NULL` sets the default, `pong`.
  */
 void
 rabc_server_set_reply (RabcServer *self,
                        const char *reply)
 {
   g_return_if_fail (RABC_IS_SERVER (self));
-  g_return_if_fail (reply != NULL);
-  g_return_if_fail (g_utf8_validate (reply, -1, NULL));
+  g_return_if_fail (reply == NULL || g_utf8_validate (reply, -1, NULL));
+
+  if (reply == NULL)
+    reply = DEFAULT_REPLY;
 
   if (g_strcmp0 (self->reply, reply) == 0)
     return;

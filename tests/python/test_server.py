@@ -101,6 +101,24 @@ def test_custom_reply(server, loop):
     client.close()
 
 
+def test_reply_none_is_the_default(loop, server_path):
+    server = Rabc.Server(socket_path=server_path, reply=None)
+    assert server.props.reply == 'pong'
+    server.start()
+    client = new_client(loop, server_path, ping_interval=0)
+    assert send_async_and_wait(loop, client, 'ping') == 'pong'
+
+    server.props.reply = 'custom'
+    assert send_async_and_wait(loop, client, 'ping') == 'custom'
+    server.props.reply = None
+    assert server.props.reply == 'pong'
+    assert send_async_and_wait(loop, client, 'ping') == 'pong'
+    server.set_reply(None)
+    assert server.get_reply() == 'pong'
+    client.close()
+    server.stop()
+
+
 def test_automatic_pings_reach_the_server(server, loop):
     received = []
     replies = []
