@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -1222,32 +1223,41 @@ check_can_start (RabcServer  *self,
   return TRUE;
 }
 
-/* Serves on @listen_fd, which the server now owns. */
-static gboolean
-serve (RabcServer  *self,
-       int          listen_fd,
-       GError     **error)
+/* Makes the epoll descriptor that watches @listen_fd, and nothing else: on
+ * failure @listen_fd is as it was, for the caller to close or keep.
+ * @path is the one to name in the error.
+ *
+ * Returns: the epoll descriptor, or -1 with @error set */
+static int
+watch_listener (int          listen_fd,
+                const char  *path,
+                GError     **error)
 {
   struct epoll_event event = { .events = EPOLLIN, .data.ptr = NULL };
+  int epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
 
-  self->listen_fd = listen_fd;
-  self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
-  if (self->epoll_fd < 0 ||
-      epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, self->listen_fd, &event) < 0)
+  if (epoll_fd < 0 || epoll_ctl (epoll_fd, EPOLL_CTL_ADD, listen_fd, &event) < 0)
     {
       int errsv = errno;
 
       g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
-                   "cannot watch %s: %s", self->socket_path, g_strerror (errsv));
-      g_clear_pointer (&self->socket_file, rabc_socket_file_release);
-      close (self->listen_fd);
-      self->listen_fd = -1;
-      if (self->epoll_fd >= 0)
-        close (self->epoll_fd);
-      self->epoll_fd = -1;
-      return FALSE;
+                   "cannot watch %s: %s", path, g_strerror (errsv));
+      if (epoll_fd >= 0)
+        close (epoll_fd);
+      return -1;
     }
 
+  return epoll_fd;
+}
+
+/* Serves on @listen_fd, watched by @epoll_fd: the server owns both now. */
+static void
+serve (RabcServer *self,
+       int         listen_fd,
+       int         epoll_fd)
+{
+  self->listen_fd = listen_fd;
+  self->epoll_fd = epoll_fd;
   self->context = g_main_context_ref_thread_default ();
   self->epoll_source = rabc_fd_source_new (self->epoll_fd, G_IO_IN);
   g_source_set_callback (self->epoll_source, (GSourceFunc) (void (*) (void)) on_epoll, self, NULL);
@@ -1260,7 +1270,6 @@ serve (RabcServer  *self,
 
   g_debug ("listening on %s", self->socket_path);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_LISTENING]);
-  return TRUE;
 }
 
 /**
@@ -1288,7 +1297,8 @@ gboolean
 rabc_server_start (RabcServer  *self,
                    GError     **error)
 {
-  int fd;
+  RabcSocketFile *socket_file;
+  int fd, epoll_fd;
 
   g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -1296,11 +1306,22 @@ rabc_server_start (RabcServer  *self,
   if (!check_can_start (self, error))
     return FALSE;
 
-  self->socket_file = rabc_socket_file_bind (self->socket_path, self->socket_mode, &fd, error);
-  if (self->socket_file == NULL)
+  socket_file = rabc_socket_file_bind (self->socket_path, self->socket_mode, &fd, error);
+  if (socket_file == NULL)
     return FALSE;
 
-  return serve (self, fd, error);
+  epoll_fd = watch_listener (fd, self->socket_path, error);
+  if (epoll_fd < 0)
+    {
+      /* The socket is the server's own: nothing of it may stay behind. */
+      close (fd);
+      rabc_socket_file_release (socket_file);
+      return FALSE;
+    }
+
+  self->socket_file = socket_file;
+  serve (self, fd, epoll_fd);
+  return TRUE;
 }
 
 /**
@@ -1311,12 +1332,22 @@ rabc_server_start (RabcServer  *self,
  *
  * Starts serving on the thread-default main context on @fd, a socket that
  * is already listening, such as one passed by systemd socket activation.
- * The server takes @fd and closes it when it stops; the socket file belongs
- * to whoever created it, and the server neither creates nor removes it.
- * [property@Rabc.Server:socket-path] becomes the path @fd is bound to.
+ * The socket file belongs to whoever created it, and the server neither
+ * creates nor removes it.
  *
- * Fails with %RABC_ERROR_INVALID_ARGUMENT, leaving @fd open, when @fd is
- * not a listening Unix stream socket.
+ * On success the server owns @fd: it makes it non-blocking and
+ * close-on-exec, [property@Rabc.Server:socket-path] becomes the path @fd
+ * is bound to, and the server closes @fd when it stops. On failure, the
+ * caller must close @fd: the server leaves it open, with the flags it had,
+ * and its own properties as they were.
+ *
+ * Fails with %RABC_ERROR_INVALID_ARGUMENT when the server is already
+ * listening, when [property@Rabc.Server:reply] is not shorter than
+ * [property@Rabc.Server:max-message-size], or when @fd is not a listening
+ * Unix stream socket (a closed descriptor, a pipe, a datagram or TCP
+ * socket, a socket that does not listen); with %RABC_ERROR_IPC_CONNECTION
+ * when the server cannot watch @fd, such as when the process is out of
+ * descriptors.
  *
  * Returns: `TRUE` when serving, `FALSE` with @error set
  */
@@ -1326,6 +1357,7 @@ rabc_server_start_with_socket_fd (RabcServer  *self,
                                   GError     **error)
 {
   g_autofree char *path = NULL;
+  int status_flags, fd_flags, epoll_fd;
 
   g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
@@ -1333,9 +1365,22 @@ rabc_server_start_with_socket_fd (RabcServer  *self,
   if (!check_can_start (self, error))
     return FALSE;
 
+  /* Checking @fd makes it non-blocking and close-on-exec: a failure after
+   * that gives it back as it came. */
+  status_flags = fcntl (fd, F_GETFL);
+  fd_flags = fcntl (fd, F_GETFD);
+
   path = rabc_socket_check_listener (fd, error);
-  if (path == NULL)
-    return FALSE;
+  epoll_fd = path == NULL ? -1
+           : watch_listener (fd, *path != '\0' ? path : self->socket_path, error);
+  if (epoll_fd < 0)
+    {
+      if (status_flags >= 0)
+        fcntl (fd, F_SETFL, status_flags);
+      if (fd_flags >= 0)
+        fcntl (fd, F_SETFD, fd_flags);
+      return FALSE;
+    }
 
   if (*path != '\0' && g_strcmp0 (path, self->socket_path) != 0)
     {
@@ -1344,7 +1389,8 @@ rabc_server_start_with_socket_fd (RabcServer  *self,
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SOCKET_PATH]);
     }
 
-  return serve (self, fd, error);
+  serve (self, fd, epoll_fd);
+  return TRUE;
 }
 
 /**
