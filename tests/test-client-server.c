@@ -48,6 +48,18 @@ connect_client (const char *path,
   return client;
 }
 
+/* Iterates until a timeout of @interval_ms attached now has fired.  Any
+ * timeout of the same priority and at most that interval that is attached
+ * already expires no later, and GLib dispatches every expired source of a
+ * priority in the same iteration: when this returns, each such timer still
+ * attached has fired since the call.  It is how a test proves that a timer
+ * that should be gone is gone, without guessing a duration. */
+static void
+wait_for_timers_armed_before (guint interval_ms)
+{
+  rabc_test_run_for (interval_ms);
+}
+
 /* A request sent with send_async, and its outcome. */
 typedef struct {
   gboolean  done;
@@ -73,6 +85,21 @@ request_clear (Request *request)
   g_clear_pointer (&request->reply, g_free);
   g_clear_error (&request->error);
   request->done = FALSE;
+}
+
+/* Sends @message with send_async and checks that @expected answers it. */
+static void
+assert_round_trip (RabcClient *client,
+                   const char *message,
+                   const char *expected)
+{
+  Request request = { 0 };
+
+  rabc_client_send_async (client, message, NULL, on_send_done, &request);
+  rabc_test_wait_for (&request.done, 5000);
+  g_assert_no_error (request.error);
+  g_assert_cmpstr (request.reply, ==, expected);
+  request_clear (&request);
 }
 
 typedef struct {
@@ -128,6 +155,37 @@ events_clear (ClientEvents *events)
 {
   g_clear_error (&events->closed_error);
   g_clear_pointer (&events->replies, g_ptr_array_unref);
+}
+
+typedef struct {
+  guint      connected;
+  guint      disconnected;
+  guint      n_clients_notify;
+  GPtrArray *messages;
+} ServerEvents;
+
+static void
+on_client_connected (RabcServer *server, ServerEvents *events)
+{
+  events->connected++;
+}
+
+static void
+on_client_disconnected (RabcServer *server, ServerEvents *events)
+{
+  events->disconnected++;
+}
+
+static void
+on_message_received (RabcServer *server, const char *message, ServerEvents *events)
+{
+  g_ptr_array_add (events->messages, g_strdup (message));
+}
+
+static void
+on_notify_n_clients (RabcServer *server, GParamSpec *pspec, ServerEvents *events)
+{
+  events->n_clients_notify++;
 }
 
 static void
@@ -357,25 +415,38 @@ static void
 test_automatic_pings (Fixture       *fixture,
                       gconstpointer  data)
 {
-  g_autoptr(RabcServer) server G_GNUC_UNUSED = start_server (fixture->path);
+  g_autoptr(RabcServer) server = start_server (fixture->path);
   g_autoptr(RabcClient) client = connect_client (fixture->path, 20);
   ClientEvents events = { 0 };
+  ServerEvents server_events = { 0 };
+  guint n_messages;
 
   g_assert_cmpuint (rabc_client_get_ping_interval (client), ==, 20);
   g_assert_cmpint (rabc_client_get_round_trip_time (client), ==, 0);
   watch_client (client, &events);
   events.replies = g_ptr_array_new_with_free_func (g_free);
+  server_events.messages = g_ptr_array_new_with_free_func (g_free);
+  g_signal_connect (server, "message-received", G_CALLBACK (on_message_received), &server_events);
 
   while (events.n_replies < 5)
     g_main_context_iteration (NULL, TRUE);
   g_assert_cmpstr (g_ptr_array_index (events.replies, 0), ==, "pong");
   g_assert_cmpint (rabc_client_get_round_trip_time (client), >, 0);
 
-  /* Turning pings off stops them. */
+  /* Turning pings off stops them.  The server answers in order, so a ping
+   * still on its way is answered before a request sent now. */
   rabc_client_set_ping_interval (client, 0);
+  assert_round_trip (client, "request", "pong");
   events.n_replies = 0;
-  rabc_test_run_for (100);
+  n_messages = server_events.messages->len;
+  g_assert_cmpstr (g_ptr_array_index (server_events.messages, n_messages - 1), ==, "request");
+
+  /* Had the 20 ms timer survived, it would have fired by now, and the
+   * server would have its ping, and answer it, before the next request. */
+  wait_for_timers_armed_before (20);
+  assert_round_trip (client, "request", "pong");
   g_assert_cmpuint (events.n_replies, ==, 0);
+  g_assert_cmpuint (server_events.messages->len, ==, n_messages + 1);
 
   /* A custom ping message reaches the server. */
   rabc_client_set_ping_message (client, "hello?");
@@ -383,9 +454,12 @@ test_automatic_pings (Fixture       *fixture,
   rabc_client_set_ping_interval (client, 10);
   while (events.n_replies < 1)
     g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (server_events.messages->len, >, n_messages + 1);
+  g_assert_cmpstr (g_ptr_array_index (server_events.messages, n_messages + 1), ==, "hello?");
 
   g_assert_cmpuint (events.n_closed, ==, 0);
   events_clear (&events);
+  g_ptr_array_unref (server_events.messages);
 }
 
 static void
@@ -537,37 +611,6 @@ test_many_clients (Fixture       *fixture,
     g_object_unref (clients[i]);
   while (rabc_server_get_n_clients (server) > 0)
     g_main_context_iteration (NULL, TRUE);
-}
-
-typedef struct {
-  guint      connected;
-  guint      disconnected;
-  guint      n_clients_notify;
-  GPtrArray *messages;
-} ServerEvents;
-
-static void
-on_client_connected (RabcServer *server, ServerEvents *events)
-{
-  events->connected++;
-}
-
-static void
-on_client_disconnected (RabcServer *server, ServerEvents *events)
-{
-  events->disconnected++;
-}
-
-static void
-on_message_received (RabcServer *server, const char *message, ServerEvents *events)
-{
-  g_ptr_array_add (events->messages, g_strdup (message));
-}
-
-static void
-on_notify_n_clients (RabcServer *server, GParamSpec *pspec, ServerEvents *events)
-{
-  events->n_clients_notify++;
 }
 
 static void
