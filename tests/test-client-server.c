@@ -109,6 +109,7 @@ typedef struct {
   GError *closed_error;
   gboolean closed;
   guint   n_connected_notify;
+  guint   n_notify;
 } ClientEvents;
 
 static void
@@ -142,12 +143,21 @@ on_notify_connected (RabcClient   *client,
 }
 
 static void
+on_notify (RabcClient   *client,
+           GParamSpec   *pspec,
+           ClientEvents *events)
+{
+  events->n_notify++;
+}
+
+static void
 watch_client (RabcClient   *client,
               ClientEvents *events)
 {
   g_signal_connect (client, "reply", G_CALLBACK (on_reply), events);
   g_signal_connect (client, "closed", G_CALLBACK (on_closed), events);
   g_signal_connect (client, "notify::connected", G_CALLBACK (on_notify_connected), events);
+  g_signal_connect (client, "notify", G_CALLBACK (on_notify), events);
 }
 
 static void
@@ -1051,8 +1061,58 @@ on_reply_unref (RabcClient *client,
                 const char *reply,
                 gboolean   *done)
 {
+  /* Once: other replies of the same read may still be handed out. */
+  g_signal_handlers_disconnect_by_func (client, on_reply_unref, done);
   g_object_unref (client);
   *done = TRUE;
+}
+
+typedef struct {
+  RabcClient   *client;
+  ClientEvents *events;
+} DropOnMessage;
+
+/* Drops the client while the server handles one of its pings: that ping
+ * is on its way, unanswered.  Counts only what comes from then on. */
+static void
+on_message_drop_client (RabcServer    *server,
+                        const char    *message,
+                        DropOnMessage *drop)
+{
+  if (drop->client == NULL)
+    return;
+
+  *drop->events = (ClientEvents) { 0 };
+  g_clear_object (&drop->client);
+}
+
+static void
+on_client_disconnected_flag (RabcServer *server,
+                             gboolean   *disconnected)
+{
+  *disconnected = TRUE;
+}
+
+/* Waits until @server has seen every client hang up, and then until any
+ * timer of @ping_interval a client had would have fired.  The server reads
+ * every request before it sees the end of the stream and answers in order,
+ * so every reply that could still reach a client has been sent by then; a
+ * client that kept its socket open fails the wait. */
+static void
+wait_until_hung_up (RabcServer *server,
+                    guint       ping_interval)
+{
+  gboolean disconnected = FALSE;
+  gulong id = g_signal_connect (server, "client-disconnected",
+                                G_CALLBACK (on_client_disconnected_flag), &disconnected);
+
+  while (rabc_server_get_n_clients (server) > 0)
+    {
+      disconnected = FALSE;
+      rabc_test_wait_for (&disconnected, 5000);
+    }
+  g_signal_handler_disconnect (server, id);
+  wait_for_timers_armed_before (ping_interval);
 }
 
 static void
@@ -1061,14 +1121,29 @@ test_unref_and_reentrancy (Fixture       *fixture,
 {
   g_autoptr(RabcServer) server = start_server (fixture->path);
   RabcClient *client;
+  RabcClient *alive;
   Request request = { 0 };
   gboolean done = FALSE;
+  ClientEvents events = { 0 };
+  DropOnMessage drop = { NULL, &events };
+  gulong id;
 
-  /* Dropped while pings are on the way: nothing fires afterwards. */
-  client = connect_client (fixture->path, 1);
-  rabc_test_run_for (20);
-  g_object_unref (client);
-  rabc_test_run_for (20);
+  /* Dropped while a ping is on the way: the client goes at once, and
+   * nothing fires afterwards, neither a signal nor a callback nor a source
+   * of its own (valgrind sees those). */
+  drop.client = alive = connect_client (fixture->path, 1);
+  g_object_add_weak_pointer (G_OBJECT (alive), (gpointer *) &alive);
+  watch_client (drop.client, &events);
+  id = g_signal_connect (server, "message-received", G_CALLBACK (on_message_drop_client), &drop);
+  while (drop.client != NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_null (alive);
+  wait_until_hung_up (server, 1);
+  g_signal_handler_disconnect (server, id);
+  g_assert_cmpuint (events.n_replies, ==, 0);
+  g_assert_cmpuint (events.n_closed, ==, 0);
+  g_assert_cmpuint (events.n_notify, ==, 0);
+  g_assert_cmpuint (events.n_connected_notify, ==, 0);
 
   /* Dropped with a request pending: the request holds the client. */
   client = connect_client (fixture->path, 0);
@@ -1085,14 +1160,14 @@ test_unref_and_reentrancy (Fixture       *fixture,
   g_assert_false (rabc_client_get_connected (client));
   g_object_unref (client);
 
+  /* Dropped from ::reply: it is gone once the emission is over. */
   done = FALSE;
-  client = connect_client (fixture->path, 1);
+  client = alive = connect_client (fixture->path, 1);
+  g_object_add_weak_pointer (G_OBJECT (alive), (gpointer *) &alive);
   g_signal_connect (client, "reply", G_CALLBACK (on_reply_unref), &done);
   rabc_test_wait_for (&done, 5000);
-  rabc_test_run_for (20);
-
-  while (rabc_server_get_n_clients (server) > 0)
-    g_main_context_iteration (NULL, TRUE);
+  g_assert_null (alive);
+  wait_until_hung_up (server, 1);
 }
 
 static void
