@@ -503,6 +503,35 @@ echo_peer (int      fd,
     }
 }
 
+/* An echo peer that answers in batches: it reads batches[0] messages and
+ * sends all their replies with one send(2), then batches[1]..., and after
+ * the 0 that ends the list it answers each message on its own.  The bytes
+ * of one send(2) reach the client's socket at once, so the client reads a
+ * batch in one go, however the threads are scheduled. */
+static void
+batch_echo_peer (int      fd,
+                 gpointer user_data)
+{
+  const guint *batches = user_data;
+
+  for (; *batches > 0; batches++)
+    {
+      g_autoptr(GByteArray) replies = g_byte_array_new ();
+
+      for (guint i = 0; i < *batches; i++)
+        {
+          g_autofree char *text = rabc_test_read_frame (fd);
+
+          if (text == NULL)
+            return;
+          rabc_frame_encode (replies, text, strlen (text));
+        }
+      g_assert_cmpint (send (fd, replies->data, replies->len, MSG_NOSIGNAL), ==, replies->len);
+    }
+
+  echo_peer (fd, NULL);
+}
+
 static void
 test_fifo_with_pings (Fixture       *fixture,
                       gconstpointer  data)
@@ -1759,35 +1788,47 @@ on_send_done_send_sync (GObject      *source,
   nested->request.done = TRUE;
 }
 
+typedef struct {
+  GPtrArray *replies;
+  guint      depth;
+  guint      max_depth;
+} NestedFromReply;
+
 static void
-on_reply_send_sync (RabcClient *client,
-                    const char *reply,
-                    GPtrArray  *nested_replies)
+on_reply_send_sync (RabcClient      *client,
+                    const char      *reply,
+                    NestedFromReply *nested)
 {
   g_autoptr(GError) error = NULL;
-  char *nested = rabc_client_send_sync (client, "from-reply", NULL, &error);
+  char *text;
+
+  nested->depth++;
+  nested->max_depth = MAX (nested->max_depth, nested->depth);
+  text = rabc_client_send_sync (client, "from-reply", NULL, &error);
+  nested->depth--;
 
   g_assert_no_error (error);
-  g_ptr_array_add (nested_replies, nested);
+  g_ptr_array_add (nested->replies, text);
 }
 
 static void
 test_sync_from_callbacks (Fixture       *fixture,
                           gconstpointer  data)
 {
-  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, echo_peer, NULL);
+  /* The three requests, the nested one, two pings, then one by one. */
+  static const guint batches[] = { 3, 1, 2, 0 };
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, batch_echo_peer, (gpointer) batches);
   g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
-  g_autoptr(GPtrArray) nested_replies = g_ptr_array_new_with_free_func (g_free);
+  NestedFromReply nested = { g_ptr_array_new_with_free_func (g_free) };
   NestedRequest first = { { 0 } };
   Request second = { 0 };
   Request third = { 0 };
 
-  /* Both replies arrive before the first callback runs, most likely in one
-   * read; the nested call must not take the second one. */
+  /* The three replies come in one read, so the other two are waiting when
+   * the first callback runs; the nested call must not take the second. */
   rabc_client_send_async (client, "first", NULL, on_send_done_send_sync, &first);
   rabc_client_send_async (client, "second", NULL, on_send_done, &second);
   rabc_client_send_async (client, "third", NULL, on_send_done, &third);
-  g_usleep (50 * 1000);
   rabc_test_wait_for (&first.request.done, 5000);
   rabc_test_wait_for (&second.done, 5000);
   rabc_test_wait_for (&third.done, 5000);
@@ -1800,17 +1841,21 @@ test_sync_from_callbacks (Fixture       *fixture,
   request_clear (&second);
   request_clear (&third);
 
-  /* The same from ::reply, with pings close together. */
-  g_signal_connect (client, "reply", G_CALLBACK (on_reply_send_sync), nested_replies);
+  /* The same from ::reply: the first two pings are answered in one read,
+   * so the second's reply waits while the handler of the first calls. */
+  g_signal_connect (client, "reply", G_CALLBACK (on_reply_send_sync), &nested);
   rabc_client_set_ping_interval (client, 1);
-  while (nested_replies->len < 20)
+  while (nested.replies->len < 20)
     g_main_context_iteration (NULL, TRUE);
   rabc_client_set_ping_interval (client, 0);
-  for (guint i = 0; i < nested_replies->len; i++)
-    g_assert_cmpstr (g_ptr_array_index (nested_replies, i), ==, "from-reply");
+  for (guint i = 0; i < nested.replies->len; i++)
+    g_assert_cmpstr (g_ptr_array_index (nested.replies, i), ==, "from-reply");
+  /* The waiting reply was handed out during the first handler's call. */
+  g_assert_cmpuint (nested.max_depth, >=, 2);
 
   rabc_client_close (client);
   rabc_test_peer_free (peer);
+  g_ptr_array_unref (nested.replies);
 }
 
 typedef struct {
@@ -1833,26 +1878,26 @@ static void
 test_close_from_callback (Fixture       *fixture,
                           gconstpointer  data)
 {
-  RabcTestServerThread *thread = rabc_test_server_thread_new (fixture->path);
+  static const guint batches[] = { 3, 0 };
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, batch_echo_peer, (gpointer) batches);
   g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
   CloseFromCallback close_data = { client };
 
-  /* All three replies come in before the first callback, which closes the
-   * client: the other two are not delivered after that. */
-  rabc_client_send_async (client, "ping", NULL, on_send_done_close, &close_data);
-  rabc_client_send_async (client, "ping", NULL, on_send_done, &close_data.requests[1]);
-  rabc_client_send_async (client, "ping", NULL, on_send_done, &close_data.requests[2]);
-  g_usleep (100 * 1000);
+  /* All three replies come in one read, before the first callback, which
+   * closes the client: the other two are not delivered after that. */
+  rabc_client_send_async (client, "first", NULL, on_send_done_close, &close_data);
+  rabc_client_send_async (client, "second", NULL, on_send_done, &close_data.requests[1]);
+  rabc_client_send_async (client, "third", NULL, on_send_done, &close_data.requests[2]);
 
   for (guint i = 0; i < 3; i++)
     rabc_test_wait_for (&close_data.requests[i].done, 5000);
-  g_assert_cmpstr (close_data.requests[0].reply, ==, "pong");
+  g_assert_cmpstr (close_data.requests[0].reply, ==, "first");
   g_assert_error (close_data.requests[1].error, RABC_ERROR, RABC_ERROR_CLOSED);
   g_assert_error (close_data.requests[2].error, RABC_ERROR, RABC_ERROR_CLOSED);
   for (guint i = 0; i < 3; i++)
     request_clear (&close_data.requests[i]);
 
-  rabc_test_server_thread_free (thread);
+  rabc_test_peer_free (peer);
 }
 
 int
