@@ -1684,7 +1684,11 @@ test_auto_reconnect (Fixture       *fixture,
   g_assert_error (events.closed_error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
   g_assert_false (rabc_client_get_connected (client));
   g_assert_cmpuint (events.n_connected_notify, ==, 1);
-  rabc_test_run_for (150);   /* at least one attempt fails */
+  /* The first attempt comes 100 ms after the failure: it has been made,
+   * and has failed, once a 100 ms timer armed now has fired. */
+  wait_for_timers_armed_before (100);
+  g_assert_false (rabc_client_get_connected (client));
+  g_assert_cmpuint (events.n_connected_notify, ==, 1);
 
   /* ...and comes back: the client reconnects and pings resume. */
   server = start_server (fixture->path);
@@ -1695,10 +1699,13 @@ test_auto_reconnect (Fixture       *fixture,
   while (events.n_replies < replies + 2)
     g_main_context_iteration (NULL, TRUE);
 
-  /* A local close stays closed. */
+  /* A local close stays closed: an attempt it started would come 100 ms
+   * later, as the first after a failure does, and connect at once. */
   rabc_client_close (client);
-  rabc_test_run_for (300);
+  g_assert_cmpuint (events.n_connected_notify, ==, 3);
+  wait_for_timers_armed_before (100);
   g_assert_false (rabc_client_get_connected (client));
+  g_assert_cmpuint (events.n_connected_notify, ==, 3);
   g_assert_cmpuint (events.n_closed, ==, 2);
 
   g_object_unref (server);
