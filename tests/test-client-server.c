@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 
 #include "rabc-frame-private.h"
 #include "rabc-test-util.h"
@@ -689,6 +690,22 @@ test_server_signals (Fixture       *fixture,
   g_ptr_array_unref (events.messages);
 }
 
+static gboolean
+on_raw_readable (int           fd,
+                 GIOCondition  condition,
+                 gpointer      user_data)
+{
+  gboolean *hung_up = user_data;
+  char buffer[64];
+
+  if (recv (fd, buffer, sizeof buffer, MSG_DONTWAIT) == 0)
+    {
+      *hung_up = TRUE;
+      return G_SOURCE_REMOVE;
+    }
+  return G_SOURCE_CONTINUE;
+}
+
 /* Sends @bytes on a raw connection and checks that the server hangs up, and
  * that a well-behaved client is still answered. */
 static void
@@ -703,20 +720,9 @@ assert_disconnected_for (RabcServer   *server,
   gboolean hung_up = FALSE;
 
   rabc_test_write_all (fd, bytes, len);
-  /* The server reads while this thread is blocked, so let it run. */
-  for (guint i = 0; i < 500 && !hung_up; i++)
-    {
-      char buffer[64];
-      ssize_t n;
-
-      g_main_context_iteration (NULL, FALSE);
-      n = recv (fd, buffer, sizeof buffer, MSG_DONTWAIT);
-      if (n == 0)
-        hung_up = TRUE;
-      else
-        g_usleep (1000);
-    }
-  g_assert_true (hung_up);
+  /* The server runs in this thread: watch for the end of the stream. */
+  g_unix_fd_add (fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_raw_readable, &hung_up);
+  rabc_test_wait_for (&hung_up, 5000);
   close (fd);
 
   rabc_client_send_async (client, "ping", NULL, on_send_done, &request);
