@@ -1269,6 +1269,15 @@ test_server_stop_from_handler_pipelined (Fixture       *fixture,
   close (fd);
 }
 
+static void
+on_message_count_empty (RabcServer *server,
+                        const char *message,
+                        guint      *n_empty)
+{
+  if (*message == '\0')
+    (*n_empty)++;
+}
+
 /* 64 KiB of zero-length messages, 8192 of them, each answered with a
  * reply of 60 KiB, from a client that reads none: the replies to one read
  * are bounded (128 KiB), and the client is not read again while 1 MiB
@@ -1280,30 +1289,46 @@ test_server_replies_to_one_read (Fixture       *fixture,
   g_autoptr(RabcServer) server = rabc_server_new (fixture->path);
   g_autofree char *reply = g_strnfill (60 * 1024, 'r');
   g_autofree guint8 *zeros = g_malloc0 (64 * 1024);
+  g_autoptr(RabcClient) probe = NULL;
   g_autoptr(GError) error = NULL;
   gsize rss_before, rss_after;
   gboolean peak_known;
+  guint n_answered = 0;
+  guint n_before;
   int fd;
 
   rabc_server_set_reply (server, reply);
   g_assert_true (rabc_server_start (server, &error));
   g_assert_no_error (error);
+  g_signal_connect (server, "message-received", G_CALLBACK (on_message_count_empty), &n_answered);
 
+  probe = connect_client (fixture->path, 0);
   fd = rabc_test_connect_raw (fixture->path);
   /* The peak, where the kernel lets us reset it (proc(5), clear_refs). */
   peak_known = rabc_test_reset_peak_rss (getpid ());
   rss_before = rabc_test_read_status_kib (getpid (), "VmRSS:");
   rabc_test_write_all (fd, zeros, 64 * 1024);
-  while (rabc_server_get_n_clients (server) == 0)
+  while (rabc_server_get_n_clients (server) < 2)
     g_main_context_iteration (NULL, TRUE);
-  rabc_test_run_for (200);
+
+  /* The server reads the probe's request in a round where the silent
+   * client, whose requests are waiting, is read too unless its replies
+   * stop it: go on until a round trip reads none of them. */
+  do
+    {
+      n_before = n_answered;
+      assert_round_trip (probe, "probe", reply);
+    }
+  while (n_answered != n_before);
   rss_after = rabc_test_read_status_kib (getpid (), peak_known ? "VmHWM:" : "VmRSS:");
 
-  g_test_message ("8192 requests for a 60 KiB reply in one write, none read: %s "
-                  "%+" G_GINT64_FORMAT " KiB", peak_known ? "peak" : "resident",
+  g_test_message ("8192 requests for a 60 KiB reply in one write, none read: %u answered, %s "
+                  "%+" G_GINT64_FORMAT " KiB", n_answered, peak_known ? "peak" : "resident",
                   (gint64) rss_after - (gint64) rss_before);
+  /* It stopped at the limit, not before: 1 MiB of replies waits. */
+  g_assert_cmpuint (n_answered, >, 1024 / 60);
   g_assert_cmpint ((gint64) rss_after - (gint64) rss_before, <, 16 * 1024);
-  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 1);
+  g_assert_cmpuint (rabc_server_get_n_clients (server), ==, 2);
   close (fd);
 }
 
