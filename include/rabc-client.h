@@ -53,6 +53,8 @@ void        rabc_client_set_ping_interval     (RabcClient           *self,
 RABC_AVAILABLE_IN_ALL
 const char *rabc_client_get_ping_message      (RabcClient           *self);
 RABC_AVAILABLE_IN_ALL
+char       *rabc_client_dup_ping_message      (RabcClient           *self);
+RABC_AVAILABLE_IN_ALL
 void        rabc_client_set_ping_message      (RabcClient           *self,
                                                const char           *message);
 RABC_AVAILABLE_IN_ALL
@@ -92,6 +94,22 @@ void        rabc_client_send_async            (RabcClient           *self,
                                                gpointer              user_data);
 RABC_AVAILABLE_IN_ALL
 char       *rabc_client_send_finish           (RabcClient           *self,
+                                               GAsyncResult         *result,
+                                               GError              **error);
+
+RABC_AVAILABLE_IN_ALL
+GBytes     *rabc_client_send_bytes_sync       (RabcClient           *self,
+                                               GBytes               *message,
+                                               GCancellable         *cancellable,
+                                               GError              **error);
+RABC_AVAILABLE_IN_ALL
+void        rabc_client_send_bytes_async      (RabcClient           *self,
+                                               GBytes               *message,
+                                               GCancellable         *cancellable,
+                                               GAsyncReadyCallback   callback,
+                                               gpointer              user_data);
+RABC_AVAILABLE_IN_ALL
+GBytes     *rabc_client_send_bytes_finish     (RabcClient           *self,
                                                GAsyncResult         *result,
                                                GError              **error);
 

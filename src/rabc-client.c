@@ -9,12 +9,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "rabc-call-queue-private.h"
 #include "rabc-client.h"
 #include "rabc-connection-private.h"
 #include "rabc-deadline-source-private.h"
 #include "rabc-defaults.h"
 #include "rabc-error.h"
 #include "rabc-fd-source-private.h"
+#include "rabc-lock-private.h"
 #include "rabc-socket-private.h"
 
 /**
@@ -25,59 +27,105 @@
  * A client connects to the daemon's Unix socket when it is created, with
  * [ctor@Rabc.Client.new_sync] or [func@Rabc.Client.new_async]. While it is
  * connected it sends an automatic ping every
- * [property@Rabc.Client:ping-interval] milliseconds on the thread-default
- * main context that was current when it was created, and emits
+ * [property@Rabc.Client:ping-interval] milliseconds and emits
  * [signal@Rabc.Client::reply] for each reply.
  *
  * Requests are sent with [method@Rabc.Client.send_async] or
- * [method@Rabc.Client.send_sync]; the daemon answers every message in order,
- * so replies are matched to requests and automatic pings first-in
- * first-out. [method@Rabc.Client.send_sync] works in programs that never run
- * a main loop.
+ * [method@Rabc.Client.send_sync], and their byte-exact variants
+ * [method@Rabc.Client.send_bytes_async] and
+ * [method@Rabc.Client.send_bytes_sync]; the daemon answers every message in
+ * order, so replies are matched to requests and automatic pings first-in
+ * first-out. [method@Rabc.Client.send_sync] works in programs that never
+ * run a main loop.
  *
  * When the connection ends, pending requests fail and
  * [signal@Rabc.Client::closed] is emitted once.
  *
- * A client is not thread-safe: use it from the thread whose thread-default
- * main context was current when it was created.
+ * ## Threads
+ *
+ * A client may be used from any number of threads at once, like
+ * [class@Gio.DBusConnection]: every method, and the property getters and
+ * setters, may be called from any thread.
+ *
+ * - The client's own work runs in the thread-default main context that was
+ *   current when it was created, its *context*: automatic pings, timeouts
+ *   of asynchronous requests, reconnecting, and reading replies while no
+ *   thread waits in a synchronous call.
+ * - [signal@Rabc.Client::reply], [signal@Rabc.Client::closed] and
+ *   [signal@GObject.Object::notify] are emitted in the client's context:
+ *   by the thread running it, or, when no thread runs it, by the thread
+ *   that caused them, holding the context meanwhile (as
+ *   [func@GLib.MainContext.invoke] does).
+ * - The callback of [method@Rabc.Client.send_async] runs in the
+ *   thread-default main context of the thread that called it.
+ * - [method@Rabc.Client.send_sync] blocks only its own thread. The thread
+ *   blocked in it reads every reply that arrives meanwhile and hands each
+ *   to its caller at once, so no request waits for another.
+ *
+ * Replies to asynchronous requests are read by the client's context or by
+ * a thread blocked in a synchronous call, so a program that sends
+ * asynchronous requests must run the client's context.
+ *
+ * Signal handlers and callbacks may call back into the client, run a
+ * nested main loop, close the client or drop the last reference to it.
  */
 
-typedef enum {
-  PENDING_PING,
-  PENDING_TASK,
-  PENDING_SYNC,
-  PENDING_ABANDONED,
-} PendingKind;
-
+/* What the caller of a request gets: the reply, as bytes or as a string,
+ * or an error. */
 typedef struct {
-  gboolean  done;
-  char     *reply;
+  gboolean  as_bytes;
+  GBytes   *bytes;
+  char     *text;
   GError   *error;
+} Outcome;
+
+/* A thread blocked in a synchronous call. */
+typedef struct {
+  Outcome   outcome;
+  RabcCall *call;
+  gboolean  done;
 } SyncWait;
 
+/* The task data of an asynchronous request. */
 typedef struct {
-  PendingKind  kind;
-  gint64       sent_time;
-  gint64       deadline;
-  GTask       *task;
-  SyncWait    *wait;
-  /* Once answered: the answer, waiting in RabcClient.answered. */
-  GList        link;
-  char        *reply;
-  GError      *error;
-} Pending;
+  Outcome   outcome;
+  /* The request while its outcome is unknown, else NULL. */
+  RabcCall *call;
+  /* Dispatched in the task's context when the request is cancelled. */
+  GSource  *cancel_source;
+} SendData;
+
+/* What the client's context is to emit, in order. */
+typedef enum {
+  EVENT_NOTIFY,
+  EVENT_REPLY,
+  EVENT_CLOSED,
+} EventKind;
 
 typedef struct {
-  Pending      *pending;
-  GCancellable *cancellable;
-  gulong        cancelled_id;
-} SendData;
+  EventKind   kind;
+  GParamSpec *pspec;
+  char       *text;
+  GError     *error;
+} Event;
 
 struct _RabcClient {
   GObject         parent_instance;
 
+  /* Set at construction, never changed. */
   GMainContext   *context;
   char           *socket_path;
+  GSource        *wake_source;
+
+  /* Guards everything below.  Never held while user code runs: signals
+   * and callbacks are emitted after it is dropped. */
+  RabcMutex       lock;
+  /* Broadcast when a synchronous call is done, when the thread reading
+   * for the others stops, and when a synchronous call is cancelled; only
+   * when a thread waits on it, since a broadcast costs a system call. */
+  RabcCond        cond;
+  guint           n_cond_waiters;
+
   char           *ping_message;
   guint           ping_interval;
   guint           max_message_size;
@@ -85,21 +133,27 @@ struct _RabcClient {
   gint64          round_trip_time;
   gboolean        auto_reconnect;
   guint           server_uid;
+  gboolean        reconnect_wanted;
   guint           reconnect_delay;
   GSource        *reconnect_source;
 
-  gboolean        initialized;
+  gboolean        init_done;
   GError         *init_error;
+  gboolean        disposed;
 
   RabcConnection *conn;
+  RabcCallQueue   calls;
+  /* A thread blocked in a synchronous call waits on the socket, without
+   * the lock, and reads for everybody; the socket source does not read
+   * meanwhile. */
+  gboolean        reading;
   GSource        *io_source;
+  /* What the connection wants watched, and what the source watches. */
+  GIOCondition    io_wanted;
+  GIOCondition    io_watched;
   GSource        *ping_source;
   GSource        *deadline_source;
-  GQueue          pending;
-  /* Answered requests, handed out once the read that answered them is
-   * over: user code never runs in the middle of decoding, where a nested
-   * synchronous call would read past frames not yet decoded. */
-  GQueue          answered;
+  GQueue          events;
 };
 
 static void rabc_client_initable_iface_init       (GInitableIface      *iface);
@@ -135,6 +189,8 @@ enum {
 
 static guint signals[N_SIGNALS];
 
+#define DEFAULT_PING_MESSAGE "ping"
+
 /* How long to wait before trying again to connect to a daemon whose backlog
  * of connections is full. */
 #define CONNECT_RETRY_MS 10
@@ -142,180 +198,425 @@ static guint signals[N_SIGNALS];
 #define RECONNECT_FIRST_DELAY_MS 100
 #define RECONNECT_MAX_DELAY_MS 5000
 
-static void schedule_reconnect (RabcClient *self);
+static void schedule_reconnect_locked (RabcClient *self);
 
-/* When something started at @start (monotonic time) times out, or -1. */
-static gint64
-deadline_after (RabcClient *self,
-                gint64      start)
+/* --- locking and the client's context ----------------------------------- */
+
+static void
+client_lock (RabcClient *self)
 {
-  return self->timeout > 0 ? start + (gint64) self->timeout * 1000 : -1;
+  rabc_mutex_lock (&self->lock);
+}
+
+/* Waits on the condition until @end_time (monotonic), or for ever when it
+ * is -1.  Returns FALSE once @end_time has passed. */
+static gboolean
+client_wait (RabcClient *self,
+             gint64      end_time)
+{
+  gboolean woken = TRUE;
+
+  self->n_cond_waiters++;
+  if (end_time < 0)
+    rabc_cond_wait (&self->cond, &self->lock);
+  else
+    woken = rabc_cond_wait_until (&self->cond, &self->lock, end_time);
+  self->n_cond_waiters--;
+  return woken;
 }
 
 static void
-pending_free (Pending *pending)
+client_broadcast_locked (RabcClient *self)
 {
-  g_assert (pending->task == NULL);
-  g_free (pending->reply);
-  g_clear_error (&pending->error);
-  g_free (pending);
+  if (self->n_cond_waiters > 0)
+    rabc_cond_broadcast (&self->cond);
+}
+
+/* Makes the client's context emit the events queued so far. */
+static void
+wake_context (RabcClient *self)
+{
+  g_source_set_ready_time (self->wake_source, 0);
 }
 
 static void
-send_data_free (SendData *data)
+event_free (Event *event)
 {
-  g_clear_object (&data->cancellable);
-  g_free (data);
+  g_free (event->text);
+  g_clear_error (&event->error);
+  g_free (event);
 }
 
-/* Hands the outcome of @pending to whoever waits for it and leaves it
- * abandoned: its reply, if one still comes, is read and dropped. Takes
- * @reply and @error. */
 static void
-pending_complete (RabcClient *self,
-                  Pending    *pending,
-                  char       *reply,
-                  GError     *error)
+queue_event_locked (RabcClient *self,
+                    EventKind   kind,
+                    GParamSpec *pspec,
+                    const char *text,
+                    GError     *error)
 {
-  switch (pending->kind)
+  Event *event;
+
+  /* Nothing is told during construction, nor once dispose has begun. */
+  if (self->context == NULL || self->disposed)
     {
-    case PENDING_TASK:
-      {
-        g_autoptr(GTask) task = g_steal_pointer (&pending->task);
-        SendData *data = g_task_get_task_data (task);
-
-        data->pending = NULL;
-        if (data->cancelled_id != 0)
-          g_cancellable_disconnect (data->cancellable, data->cancelled_id);
-        data->cancelled_id = 0;
-
-        if (error != NULL)
-          g_task_return_error (task, g_steal_pointer (&error));
-        else
-          g_task_return_pointer (task, g_steal_pointer (&reply), g_free);
-      }
-      break;
-
-    case PENDING_SYNC:
-      pending->wait->reply = g_steal_pointer (&reply);
-      pending->wait->error = g_steal_pointer (&error);
-      pending->wait->done = TRUE;
-      pending->wait = NULL;
-      break;
-
-    case PENDING_PING:
-      if (error == NULL)
-        {
-          self->round_trip_time = g_get_monotonic_time () - pending->sent_time;
-          g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_ROUND_TRIP_TIME]);
-          g_signal_emit (self, signals[REPLY], 0, reply);
-        }
-      /* A ping fails only with its connection, which ::closed reports. */
-      break;
-
-    case PENDING_ABANDONED:
-      break;
+      g_clear_error (&error);
+      return;
     }
 
-  pending->kind = PENDING_ABANDONED;
-  g_free (reply);
-  g_clear_error (&error);
-}
-
-/* Hands out the answers read so far, oldest first; nested calls go on
- * with the same queue. */
-static void
-hand_out_answers (RabcClient *self,
-                  gboolean    emit)
-{
-  GList *link;
-
-  while ((link = g_queue_pop_head_link (&self->answered)) != NULL)
-    {
-      Pending *pending = link->data;
-
-      if (!emit && pending->kind == PENDING_PING)
-        pending->kind = PENDING_ABANDONED;
-      pending_complete (self, pending,
-                        g_steal_pointer (&pending->reply),
-                        g_steal_pointer (&pending->error));
-      pending_free (pending);
-    }
+  event = g_new0 (Event, 1);
+  event->kind = kind;
+  event->pspec = pspec;
+  event->text = g_strdup (text);
+  event->error = error;
+  g_queue_push_tail (&self->events, event);
 }
 
 static void
-set_connection (RabcClient     *self,
-                RabcConnection *conn);
-
-/* Ends the connection: every pending request fails with @error (or with
- * RABC_ERROR_CLOSED for a local close, @error NULL), then ::closed is
- * emitted. */
-static void
-client_disconnect (RabcClient   *self,
-                   const GError *error,
-                   gboolean      emit)
+queue_notify_locked (RabcClient *self,
+                     guint       prop_id)
 {
-  g_autoptr(GError) pending_error = NULL;
-  g_autoptr(GError) signal_error = NULL;
-  Pending *pending;
-  GList *link;
+  queue_event_locked (self, EVENT_NOTIFY, properties[prop_id], NULL, NULL);
+}
 
-  if (self->conn == NULL)
-    return;
-
+/* Emits the queued events, oldest first.  The caller holds the client's
+ * context; a handler that causes more events, or runs a nested main loop,
+ * goes on with the same queue. */
+static void
+emit_events (RabcClient *self)
+{
   g_object_ref (self);
 
-  set_connection (self, NULL);
-
-  if (error != NULL)
+  for (;;)
     {
-      /* What was answered before the connection failed is handed out. */
-      hand_out_answers (self, emit);
-      pending_error = g_error_copy (error);
-      signal_error = g_error_copy (error);
-    }
-  else
-    {
-      pending_error = g_error_new (RABC_ERROR, RABC_ERROR_CLOSED,
-                                   "the connection to %s was closed", self->socket_path);
-    }
+      Event *event;
 
-  /* After a local close, answers not handed out yet end like pending
-   * requests: nothing is delivered once close() has been called. */
-  while ((link = g_queue_pop_head_link (&self->answered)) != NULL)
-    {
-      pending = link->data;
-      pending_complete (self, pending, NULL, g_error_copy (pending_error));
-      pending_free (pending);
-    }
+      client_lock (self);
+      event = g_queue_pop_head (&self->events);
+      rabc_mutex_unlock (&self->lock);
 
-  while ((pending = g_queue_pop_head (&self->pending)) != NULL)
-    {
-      pending_complete (self, pending, NULL, g_error_copy (pending_error));
-      pending_free (pending);
-    }
+      if (event == NULL)
+        break;
 
-  if (emit)
-    {
-      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
-      g_signal_emit (self, signals[CLOSED], 0, signal_error);
-
-      /* Only a connection that failed comes back by itself. */
-      if (error != NULL && self->auto_reconnect && self->conn == NULL)
-        schedule_reconnect (self);
+      switch (event->kind)
+        {
+        case EVENT_NOTIFY:
+          g_object_notify_by_pspec (G_OBJECT (self), event->pspec);
+          break;
+        case EVENT_REPLY:
+          g_signal_emit (self, signals[REPLY], 0, event->text);
+          break;
+        case EVENT_CLOSED:
+          g_signal_emit (self, signals[CLOSED], 0, event->error);
+          break;
+        }
+      event_free (event);
     }
 
   g_object_unref (self);
 }
 
+/* Drops the lock and emits what it queued: at once when the calling
+ * thread can hold the client's context, else from the context. */
 static void
-client_fail (RabcClient *self,
+client_unlock (RabcClient *self)
+{
+  gboolean pending = self->events.length > 0;
+
+  rabc_mutex_unlock (&self->lock);
+
+  if (!pending)
+    return;
+
+  if (g_main_context_acquire (self->context))
+    {
+      emit_events (self);
+      g_main_context_release (self->context);
+    }
+  else
+    wake_context (self);
+}
+
+/* Drops the lock and leaves what it queued to the context's wake source:
+ * for the socket source, which does not read during a dispatch of its
+ * own, so that a handler running a nested main loop there would never get
+ * its replies.  The client's other sources may recurse, and emit at once. */
+static void
+client_unlock_from_source (RabcClient *self)
+{
+  gboolean pending = self->events.length > 0;
+
+  rabc_mutex_unlock (&self->lock);
+
+  if (pending)
+    wake_context (self);
+}
+
+/* Sources of the client's context reach it through a weak reference: the
+ * last reference may be dropped in another thread during a dispatch. */
+static gpointer
+weak_ref_new (RabcClient *self)
+{
+  GWeakRef *weak = g_new (GWeakRef, 1);
+
+  g_weak_ref_init (weak, self);
+  return weak;
+}
+
+static void
+weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* Makes the socket source watch what the connection wants, or nothing
+ * while a synchronous call reads.  Only the thread that owns the context
+ * changes the source's descriptor; another asks the context to. */
+static void
+update_io_watch_locked (RabcClient *self)
+{
+  GIOCondition events;
+
+  if (self->io_source == NULL)
+    return;
+
+  events = self->reading ? 0 : self->io_wanted;
+  if (events == self->io_watched)
+    return;
+
+  if (!g_main_context_is_owner (self->context))
+    {
+      wake_context (self);
+      return;
+    }
+
+  rabc_fd_source_set_events (self->io_source, events);
+  self->io_watched = events;
+}
+
+static gboolean
+on_wake (gpointer user_data)
+{
+  g_autoptr(RabcClient) self = g_weak_ref_get (user_data);
+
+  if (self == NULL)
+    return G_SOURCE_CONTINUE;
+
+  /* Disarm first: whatever comes while emitting arms it again. */
+  g_source_set_ready_time (self->wake_source, -1);
+
+  client_lock (self);
+  update_io_watch_locked (self);
+  rabc_mutex_unlock (&self->lock);
+
+  emit_events (self);
+  return G_SOURCE_CONTINUE;
+}
+
+/* --- requests and their outcome ----------------------------------------- */
+
+static void
+outcome_clear (Outcome *outcome)
+{
+  g_clear_pointer (&outcome->bytes, g_bytes_unref);
+  g_clear_pointer (&outcome->text, g_free);
+  g_clear_error (&outcome->error);
+}
+
+/* Sets the reply, @len bytes of @data, or @error (taken) when not NULL. */
+static void
+outcome_set (Outcome    *outcome,
+             const char *data,
+             gsize       len,
              GError     *error)
 {
-  client_disconnect (self, error, TRUE);
+  if (error != NULL)
+    outcome->error = error;
+  else if (outcome->as_bytes)
+    outcome->bytes = g_bytes_new (data, len);
+  else if (memchr (data, '\0', len) != NULL)
+    outcome->error = g_error_new_literal (RABC_ERROR, RABC_ERROR_INVALID_DATA,
+                                          "the reply contains a NUL character, which a C "
+                                          "string cannot hold: use rabc_client_send_bytes_sync() "
+                                          "or rabc_client_send_bytes_async()");
+  else
+    outcome->text = g_strndup (data, len);
+}
+
+/* When something started at @start (monotonic time) times out, or -1. */
+static gint64
+deadline_after_locked (RabcClient *self,
+                       gint64      start)
+{
+  return self->timeout > 0 ? start + (gint64) self->timeout * 1000 : -1;
+}
+
+static void
+send_data_free (SendData *data)
+{
+  g_assert (data->cancel_source == NULL);
+  outcome_clear (&data->outcome);
+  g_free (data);
+}
+
+/* Runs in the task's context: the outcome is known. */
+static gboolean
+return_task (gpointer user_data)
+{
+  GTask *task = user_data;
+  RabcClient *self = g_task_get_source_object (task);
+  SendData *data = g_task_get_task_data (task);
+  Outcome outcome;
+  GSource *cancel_source;
+
+  /* The outcome was set under the lock in another thread, maybe. */
+  client_lock (self);
+  outcome = data->outcome;
+  memset (&data->outcome, 0, sizeof data->outcome);
+  cancel_source = g_steal_pointer (&data->cancel_source);
+  rabc_mutex_unlock (&self->lock);
+
+  if (cancel_source != NULL)
+    {
+      g_source_destroy (cancel_source);
+      g_source_unref (cancel_source);
+    }
+
+  if (outcome.error != NULL)
+    g_task_return_error (task, outcome.error);
+  else if (outcome.as_bytes)
+    g_task_return_pointer (task, outcome.bytes, (GDestroyNotify) g_bytes_unref);
+  else
+    g_task_return_pointer (task, outcome.text, g_free);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Returns @task (taken) from its own context, after every task returned
+ * before it there: callbacks run in the order the replies came. */
+static void
+return_task_later (GTask *task)
+{
+  GSource *idle = g_idle_source_new ();
+
+  g_source_set_priority (idle, g_task_get_priority (task));
+  g_source_set_static_name (idle, "[rabc] reply");
+  g_source_set_callback (idle, return_task, task, g_object_unref);
+  g_source_attach (idle, g_task_get_context (task));
+  g_source_unref (idle);
+}
+
+/* Hands the outcome of @call, the reply in @data or @error (taken), to
+ * whoever waits for it, and leaves @call abandoned.  Runs no user code. */
+static void
+complete_call_locked (RabcClient *self,
+                      RabcCall   *call,
+                      const char *data,
+                      gsize       len,
+                      GError     *error)
+{
+  if (rabc_call_is_abandoned (call))
+    {
+      g_clear_error (&error);
+      return;
+    }
+
+  switch (call->kind)
+    {
+    case RABC_CALL_SYNC:
+      {
+        SyncWait *wait = call->waiter;
+
+        outcome_set (&wait->outcome, data, len, error);
+        wait->call = NULL;
+        wait->done = TRUE;
+        client_broadcast_locked (self);
+      }
+      break;
+
+    case RABC_CALL_TASK:
+      {
+        GTask *task = call->waiter;
+        SendData *send_data = g_task_get_task_data (task);
+
+        outcome_set (&send_data->outcome, data, len, error);
+        send_data->call = NULL;
+        return_task_later (task);
+      }
+      break;
+
+    case RABC_CALL_PING:
+      /* A ping fails only with its connection, which ::closed reports; a
+       * reply that no string can hold is dropped. */
+      if (error == NULL && memchr (data, '\0', len) == NULL)
+        {
+          g_autofree char *text = g_strndup (data, len);
+
+          self->round_trip_time = g_get_monotonic_time () - call->sent_time;
+          queue_notify_locked (self, PROP_ROUND_TRIP_TIME);
+          queue_event_locked (self, EVENT_REPLY, NULL, text, NULL);
+        }
+      g_clear_error (&error);
+      break;
+    }
+
+  rabc_call_abandon (call);
+}
+
+/* --- the connection ----------------------------------------------------- */
+
+static void set_connection_locked (RabcClient     *self,
+                                   RabcConnection *conn);
+
+/* Ends the connection: every pending request fails with @error, or with
+ * RABC_ERROR_CLOSED for a local close (@error NULL); then, with @emit,
+ * ::closed is queued and a failed connection is reconnected if wanted. */
+static void
+client_disconnect_locked (RabcClient   *self,
+                          const GError *error,
+                          gboolean      emit)
+{
+  g_autoptr(GError) pending_error = NULL;
+  RabcCall *call;
+
+  if (self->conn == NULL)
+    return;
+
+  set_connection_locked (self, NULL);
+
+  if (error != NULL)
+    pending_error = g_error_copy (error);
+  else
+    pending_error = g_error_new (RABC_ERROR, RABC_ERROR_CLOSED,
+                                 "the connection to %s was closed", self->socket_path);
+
+  while ((call = rabc_call_queue_pop (&self->calls)) != NULL)
+    {
+      complete_call_locked (self, call, NULL, 0, g_error_copy (pending_error));
+      rabc_call_free (call);
+    }
+
+  if (emit)
+    {
+      queue_notify_locked (self, PROP_CONNECTED);
+      queue_event_locked (self, EVENT_CLOSED, NULL, NULL,
+                          error != NULL ? g_error_copy (error) : NULL);
+
+      /* Only a connection that failed comes back by itself. */
+      if (error != NULL && self->auto_reconnect)
+        schedule_reconnect_locked (self);
+    }
+}
+
+static void
+client_fail_locked (RabcClient *self,
+                    GError     *error)
+{
+  client_disconnect_locked (self, error, TRUE);
   g_error_free (error);
 }
 
+/* The connection's callbacks run with the lock held. */
 static gboolean
 on_message (RabcConnection *conn,
             const char     *text,
@@ -323,26 +624,19 @@ on_message (RabcConnection *conn,
             gpointer        user_data)
 {
   RabcClient *self = user_data;
-  Pending *pending = g_queue_pop_head (&self->pending);
+  RabcCall *call = rabc_call_queue_pop (&self->calls);
 
-  if (pending == NULL)
+  if (call == NULL)
     {
-      client_fail (self, g_error_new (RABC_ERROR, RABC_ERROR_INVALID_DATA,
-                                      "%s sent a message of %" G_GSIZE_FORMAT
-                                      " bytes that answers no request",
-                                      self->socket_path, len));
+      client_fail_locked (self, g_error_new (RABC_ERROR, RABC_ERROR_INVALID_DATA,
+                                             "%s sent a message of %" G_GSIZE_FORMAT
+                                             " bytes that answers no request",
+                                             self->socket_path, len));
       return FALSE;
     }
 
-  if (memchr (text, '\0', len) != NULL)
-    pending->error = g_error_new_literal (RABC_ERROR, RABC_ERROR_INVALID_DATA,
-                                          "the reply contains a NUL character, "
-                                          "which a C string cannot hold");
-  else
-    pending->reply = g_strndup (text, len);
-
-  pending->link.data = pending;
-  g_queue_push_tail_link (&self->answered, &pending->link);
+  complete_call_locked (self, call, text, len, NULL);
+  rabc_call_free (call);
   return TRUE;
 }
 
@@ -355,7 +649,7 @@ on_failed (RabcConnection *conn,
   g_autoptr(GError) copy = g_error_copy (error);
 
   g_prefix_error (&copy, "%s: ", self->socket_path);
-  client_disconnect (self, copy, TRUE);
+  client_disconnect_locked (self, copy, TRUE);
 }
 
 static void
@@ -365,7 +659,8 @@ on_watch (RabcConnection *conn,
 {
   RabcClient *self = user_data;
 
-  rabc_fd_source_set_events (self->io_source, events);
+  self->io_wanted = events;
+  update_io_watch_locked (self);
 }
 
 static const RabcConnectionFuncs connection_funcs = {
@@ -378,16 +673,27 @@ static gboolean
 on_io (GIOCondition condition,
        gpointer     user_data)
 {
-  g_autoptr(RabcClient) self = g_object_ref (user_data);
+  g_autoptr(RabcClient) self = g_weak_ref_get (user_data);
 
-  rabc_connection_handle_io (self->conn, condition);
-  hand_out_answers (self, TRUE);
+  if (self == NULL)
+    return G_SOURCE_CONTINUE;
+
+  client_lock (self);
+  /* A source destroyed by another thread may still be dispatched once. */
+  if (!g_source_is_destroyed (g_main_current_source ()))
+    {
+      if (self->reading)
+        update_io_watch_locked (self);
+      else
+        rabc_connection_handle_io (self->conn, condition);
+    }
+  client_unlock_from_source (self);
   return G_SOURCE_CONTINUE;
 }
 
 static void
-arm_deadline (RabcClient *self,
-              gint64      deadline)
+arm_deadline_locked (RabcClient *self,
+                     gint64      deadline)
 {
   gint64 ready_time;
 
@@ -399,108 +705,121 @@ arm_deadline (RabcClient *self,
     g_source_set_ready_time (self->deadline_source, deadline);
 }
 
+#define CONTEXT_TIMED_CALLS (RABC_CALL_KIND_MASK (RABC_CALL_PING) | \
+                             RABC_CALL_KIND_MASK (RABC_CALL_TASK))
+
+/* Times out pings and asynchronous requests; synchronous calls time out
+ * in their own thread. */
 static gboolean
 on_deadline (gpointer user_data)
 {
-  g_autoptr(RabcClient) self = g_object_ref (user_data);
+  g_autoptr(RabcClient) self = g_weak_ref_get (user_data);
   gint64 now = g_get_monotonic_time ();
-  gint64 next = -1;
-  GList *l;
+  RabcCall *call;
 
-  g_source_set_ready_time (self->deadline_source, -1);
+  if (self == NULL)
+    return G_SOURCE_CONTINUE;
 
-  /* Completing a request may run its callback, which may close the client:
-   * look at the queue afresh after each one. */
-restart:
-  for (l = self->pending.head; l != NULL; l = l->next)
+  client_lock (self);
+
+  if (!g_source_is_destroyed (g_main_current_source ()))
     {
-      Pending *pending = l->data;
+      g_source_set_ready_time (self->deadline_source, -1);
 
-      /* Synchronous calls time out in their own loop. */
-      if (pending->deadline < 0 ||
-          pending->kind == PENDING_ABANDONED ||
-          pending->kind == PENDING_SYNC)
-        continue;
-
-      if (pending->deadline > now)
+      while ((call = rabc_call_queue_find_expired (&self->calls, CONTEXT_TIMED_CALLS, now)) != NULL)
         {
-          next = next < 0 ? pending->deadline : MIN (next, pending->deadline);
-          continue;
+          /* Pings keep the connection honest: a daemon that does not answer
+           * one in time is taken to be gone. */
+          if (call->kind == RABC_CALL_PING)
+            {
+              client_fail_locked (self, g_error_new (RABC_ERROR, RABC_ERROR_TIMED_OUT,
+                                                     "%s did not answer a ping within %u ms",
+                                                     self->socket_path, self->timeout));
+              break;
+            }
+
+          complete_call_locked (self, call, NULL, 0,
+                                g_error_new (RABC_ERROR, RABC_ERROR_TIMED_OUT,
+                                             "%s sent no reply within %u ms",
+                                             self->socket_path, self->timeout));
         }
 
-      /* Pings keep the connection honest: a daemon that does not answer one
-       * in time is taken to be gone. */
-      if (pending->kind == PENDING_PING)
-        {
-          client_fail (self, g_error_new (RABC_ERROR, RABC_ERROR_TIMED_OUT,
-                                          "%s did not answer a ping within %u ms",
-                                          self->socket_path, self->timeout));
-          return G_SOURCE_CONTINUE;
-        }
-
-      pending_complete (self, pending, NULL,
-                        g_error_new (RABC_ERROR, RABC_ERROR_TIMED_OUT,
-                                     "%s sent no reply within %u ms",
-                                     self->socket_path, self->timeout));
-      next = -1;
-      goto restart;
+      arm_deadline_locked (self, rabc_call_queue_get_next_deadline (&self->calls,
+                                                                    CONTEXT_TIMED_CALLS));
     }
 
-  arm_deadline (self, next);
+  client_unlock (self);
   return G_SOURCE_CONTINUE;
 }
 
-/* Queues @message and the request it answers, then writes. */
-static Pending *
-client_send (RabcClient   *self,
-             PendingKind   kind,
-             const char   *message,
-             GError      **error)
+/* Queues @len bytes of @data and the request they make; the caller then
+ * records the request in @waiter and flushes. */
+static RabcCall *
+client_send_locked (RabcClient    *self,
+                    RabcCallKind   kind,
+                    gpointer       waiter,
+                    const char    *data,
+                    gsize          len,
+                    GError       **error)
 {
-  RabcConnection *conn = self->conn;
-  Pending *pending;
+  RabcCall *call;
+  gint64 now;
 
-  if (conn == NULL)
+  if (self->conn == NULL)
     {
       g_set_error (error, RABC_ERROR, RABC_ERROR_CLOSED,
                    "the client is not connected to %s", self->socket_path);
       return NULL;
     }
 
-  if (!rabc_connection_queue_message (conn, message, strlen (message), error))
+  if (!rabc_connection_queue_message (self->conn, data, len, error))
     return NULL;
 
-  pending = g_new0 (Pending, 1);
-  pending->kind = kind;
-  pending->sent_time = g_get_monotonic_time ();
-  pending->deadline = deadline_after (self, pending->sent_time);
-  g_queue_push_tail (&self->pending, pending);
-  arm_deadline (self, kind == PENDING_SYNC ? -1 : pending->deadline);
+  now = g_get_monotonic_time ();
+  call = rabc_call_queue_push (&self->calls, kind, waiter, now, deadline_after_locked (self, now));
+  if (kind != RABC_CALL_SYNC)
+    arm_deadline_locked (self, call->deadline);
+  return call;
+}
 
-  return pending;
+static void
+client_flush_locked (RabcClient *self)
+{
+  /* A failure ends the connection, through on_failed(). */
+  if (self->conn != NULL)
+    rabc_connection_flush (self->conn);
 }
 
 static gboolean
 on_ping (gpointer user_data)
 {
-  g_autoptr(RabcClient) self = g_object_ref (user_data);
+  g_autoptr(RabcClient) self = g_weak_ref_get (user_data);
   g_autoptr(GError) error = NULL;
+
+  if (self == NULL)
+    return G_SOURCE_CONTINUE;
+
+  client_lock (self);
 
   /* A ping that cannot be sent, say because it is too long, would leave the
    * connection unwatched: report it as the end of the connection. */
-  if (client_send (self, PENDING_PING, self->ping_message, &error) == NULL)
+  if (g_source_is_destroyed (g_main_current_source ()))
+    ;
+  else if (client_send_locked (self, RABC_CALL_PING, self, self->ping_message,
+                               strlen (self->ping_message), &error) == NULL)
     {
       g_prefix_error (&error, "cannot send an automatic ping: ");
-      client_fail (self, g_steal_pointer (&error));
+      client_fail_locked (self, g_steal_pointer (&error));
     }
   else
-    rabc_connection_flush (self->conn);
+    client_flush_locked (self);
 
+  client_unlock (self);
   return G_SOURCE_CONTINUE;
 }
 
 static void
-restart_ping_timer (RabcClient *self)
+restart_ping_timer_locked (RabcClient *self)
 {
   rabc_clear_source (&self->ping_source);
 
@@ -509,20 +828,22 @@ restart_ping_timer (RabcClient *self)
 
   self->ping_source = g_timeout_source_new (self->ping_interval);
   g_source_set_static_name (self->ping_source, "[rabc] automatic ping");
-  g_source_set_callback (self->ping_source, on_ping, self, NULL);
+  g_source_set_can_recurse (self->ping_source, TRUE);
+  g_source_set_callback (self->ping_source, on_ping, weak_ref_new (self), weak_ref_free);
   g_source_attach (self->ping_source, self->context);
 }
 
 /* Takes @conn; NULL drops the current connection and its sources. */
 static void
-set_connection (RabcClient     *self,
-                RabcConnection *conn)
+set_connection_locked (RabcClient     *self,
+                       RabcConnection *conn)
 {
   rabc_clear_source (&self->io_source);
   rabc_clear_source (&self->deadline_source);
   if (self->conn != NULL)
     {
-      /* Close now: a read in progress must stop delivering messages. */
+      /* Close now: a read in progress must stop delivering messages, and a
+       * thread waiting on the socket must wake. */
       rabc_connection_close (self->conn);
       g_clear_pointer (&self->conn, rabc_connection_unref);
     }
@@ -531,22 +852,27 @@ set_connection (RabcClient     *self,
 
   if (conn != NULL)
     {
+      self->io_wanted = self->io_watched = G_IO_IN;
       self->io_source = rabc_fd_source_new (rabc_connection_get_fd (conn), G_IO_IN);
-      g_source_set_callback (self->io_source, (GSourceFunc) (void (*) (void)) on_io, self, NULL);
+      g_source_set_callback (self->io_source, (GSourceFunc) (void (*) (void)) on_io,
+                             weak_ref_new (self), weak_ref_free);
       g_source_attach (self->io_source, self->context);
 
       self->deadline_source = rabc_deadline_source_new ("[rabc] reply deadline", on_deadline,
-                                                        self, self->context);
+                                                        weak_ref_new (self), weak_ref_free,
+                                                        self->context);
+      g_source_set_can_recurse (self->deadline_source, TRUE);
     }
 
-  restart_ping_timer (self);
+  restart_ping_timer_locked (self);
 }
 
 /* Connects to the socket and checks who listens on it: root, this
- * process's user or :server-uid.  A full backlog is G_IO_ERROR_WOULD_BLOCK,
- * for the caller to retry. */
+ * process's user or @trusted_uid.  A full backlog is
+ * G_IO_ERROR_WOULD_BLOCK, for the caller to retry.  Needs no lock. */
 static int
 connect_to_server (RabcClient  *self,
+                   guint        trusted_uid,
                    GError     **error)
 {
   int fd = rabc_socket_connect (self->socket_path, error);
@@ -567,7 +893,7 @@ connect_to_server (RabcClient  *self,
     }
 
   if (server_uid != 0 && server_uid != geteuid () &&
-      self->server_uid != RABC_SERVER_UID_ANY && server_uid != self->server_uid)
+      trusted_uid != RABC_SERVER_UID_ANY && server_uid != trusted_uid)
     {
       close (fd);
       g_set_error (error, RABC_ERROR, RABC_ERROR_UNTRUSTED_SERVER,
@@ -581,50 +907,75 @@ connect_to_server (RabcClient  *self,
 }
 
 static void
-client_connected (RabcClient *self,
-                  int         fd)
+client_connected_locked (RabcClient *self,
+                         int         fd)
 {
-  set_connection (self, rabc_connection_new (fd, self->max_message_size,
-                                             &connection_funcs, self));
+  set_connection_locked (self, rabc_connection_new (fd, self->max_message_size,
+                                                    &connection_funcs, self));
   g_debug ("connected to %s", self->socket_path);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONNECTED]);
+  queue_notify_locked (self, PROP_CONNECTED);
 }
 
 static void
-stop_reconnecting (RabcClient *self)
+stop_reconnecting_locked (RabcClient *self)
 {
   rabc_clear_source (&self->reconnect_source);
+  self->reconnect_wanted = FALSE;
   self->reconnect_delay = 0;
 }
 
 static gboolean
 on_reconnect (gpointer user_data)
 {
-  g_autoptr(RabcClient) self = g_object_ref (user_data);
+  g_autoptr(RabcClient) self = g_weak_ref_get (user_data);
   g_autoptr(GError) error = NULL;
+  guint trusted_uid;
   int fd;
 
-  g_clear_pointer (&self->reconnect_source, g_source_unref);
+  if (self == NULL)
+    return G_SOURCE_REMOVE;
 
-  fd = connect_to_server (self, &error);
-  if (fd < 0)
+  client_lock (self);
+  if (g_source_is_destroyed (g_main_current_source ()))
     {
-      g_debug ("reconnecting: %s", error->message);
-      schedule_reconnect (self);
+      rabc_mutex_unlock (&self->lock);
       return G_SOURCE_REMOVE;
     }
+  g_clear_pointer (&self->reconnect_source, g_source_unref);
+  trusted_uid = self->server_uid;
+  rabc_mutex_unlock (&self->lock);
 
-  self->reconnect_delay = 0;
-  client_connected (self, fd);
+  fd = connect_to_server (self, trusted_uid, &error);
+
+  client_lock (self);
+  if (!self->reconnect_wanted || self->conn != NULL)
+    {
+      /* Closed, or connected by another thread, meanwhile. */
+      if (fd >= 0)
+        close (fd);
+    }
+  else if (fd < 0)
+    {
+      g_debug ("reconnecting: %s", error->message);
+      schedule_reconnect_locked (self);
+    }
+  else
+    {
+      self->reconnect_wanted = FALSE;
+      self->reconnect_delay = 0;
+      client_connected_locked (self, fd);
+    }
+  client_unlock (self);
   return G_SOURCE_REMOVE;
 }
 
 static void
-schedule_reconnect (RabcClient *self)
+schedule_reconnect_locked (RabcClient *self)
 {
-  if (self->reconnect_source != NULL)
+  if (self->reconnect_source != NULL || self->disposed)
     return;
 
+  self->reconnect_wanted = TRUE;
   self->reconnect_delay = self->reconnect_delay == 0
                         ? RECONNECT_FIRST_DELAY_MS
                         : MIN (self->reconnect_delay * 2, RECONNECT_MAX_DELAY_MS);
@@ -632,8 +983,94 @@ schedule_reconnect (RabcClient *self)
 
   self->reconnect_source = g_timeout_source_new (self->reconnect_delay);
   g_source_set_static_name (self->reconnect_source, "[rabc] reconnect");
-  g_source_set_callback (self->reconnect_source, on_reconnect, self, NULL);
+  g_source_set_can_recurse (self->reconnect_source, TRUE);
+  g_source_set_callback (self->reconnect_source, on_reconnect, weak_ref_new (self), weak_ref_free);
   g_source_attach (self->reconnect_source, self->context);
+}
+
+/* --- initialization ----------------------------------------------------- */
+
+/* Records the outcome of the first init to finish, which every later one
+ * returns too.  Takes @fd (>= 0) or @error. */
+static void
+finish_init_locked (RabcClient *self,
+                    int         fd,
+                    GError     *error)
+{
+  self->init_done = TRUE;
+  if (fd >= 0)
+    client_connected_locked (self, fd);
+  else
+    self->init_error = error;
+  client_broadcast_locked (self);
+}
+
+static gboolean
+get_init_outcome_locked (RabcClient  *self,
+                         GError     **error)
+{
+  if (self->init_error != NULL)
+    {
+      g_propagate_error (error, g_error_copy (self->init_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* One connection attempt of an init.  Returns TRUE when the init is over,
+ * by this attempt or by another, FALSE when the daemon's backlog is full
+ * and the caller should try again after CONNECT_RETRY_MS. */
+static gboolean
+init_attempt (RabcClient   *self,
+              gint64        deadline,
+              GCancellable *cancellable)
+{
+  g_autoptr(GError) error = NULL;
+  guint trusted_uid;
+  int fd = -1;
+
+  client_lock (self);
+  trusted_uid = self->server_uid;
+  rabc_mutex_unlock (&self->lock);
+
+  if (!g_cancellable_set_error_if_cancelled (cancellable, &error))
+    fd = connect_to_server (self, trusted_uid, &error);
+
+  client_lock (self);
+  if (self->init_done)
+    {
+      /* Another init finished first. */
+      if (fd >= 0)
+        close (fd);
+    }
+  else if (fd >= 0)
+    finish_init_locked (self, fd, NULL);
+  else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    finish_init_locked (self, -1, g_steal_pointer (&error));
+  else if (deadline >= 0 && g_get_monotonic_time () >= deadline)
+    finish_init_locked (self, -1,
+                        g_error_new (RABC_ERROR, RABC_ERROR_TIMED_OUT,
+                                     "%s accepted no connection within %u ms: "
+                                     "its backlog of connections stayed full",
+                                     self->socket_path, self->timeout));
+  else
+    {
+      rabc_mutex_unlock (&self->lock);
+      return FALSE;
+    }
+  client_unlock (self);
+  return TRUE;
+}
+
+static gint64
+init_deadline (RabcClient *self)
+{
+  gint64 deadline;
+
+  client_lock (self);
+  deadline = deadline_after_locked (self, g_get_monotonic_time ());
+  rabc_mutex_unlock (&self->lock);
+  return deadline;
 }
 
 static gboolean
@@ -642,48 +1079,18 @@ rabc_client_initable_init (GInitable     *initable,
                            GError       **error)
 {
   RabcClient *self = RABC_CLIENT (initable);
-  gint64 deadline = deadline_after (self, g_get_monotonic_time ());
+  gint64 deadline = init_deadline (self);
+  gboolean ok;
 
-  if (self->initialized)
-    {
-      if (self->init_error != NULL)
-        g_propagate_error (error, g_error_copy (self->init_error));
-      return self->init_error == NULL;
-    }
+  /* As GDBusConnection: the first init to finish, synchronous or not,
+   * decides, and every init returns its outcome. */
+  while (!init_attempt (self, deadline, cancellable))
+    g_usleep (CONNECT_RETRY_MS * 1000);
 
-  for (;;)
-    {
-      if (g_cancellable_set_error_if_cancelled (cancellable, &self->init_error))
-        break;
-
-      g_autoptr(GError) local_error = NULL;
-      int fd = connect_to_server (self, &local_error);
-
-      if (fd >= 0)
-        {
-          client_connected (self, fd);
-          break;
-        }
-
-      if (!g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ||
-          (deadline >= 0 && g_get_monotonic_time () >= deadline))
-        {
-          self->init_error = g_steal_pointer (&local_error);
-          break;
-        }
-
-      /* The daemon's backlog is full: wait a little. */
-      g_usleep (CONNECT_RETRY_MS * 1000);
-    }
-
-  self->initialized = TRUE;
-
-  if (self->init_error != NULL)
-    {
-      g_propagate_error (error, g_error_copy (self->init_error));
-      return FALSE;
-    }
-  return TRUE;
+  client_lock (self);
+  ok = get_init_outcome_locked (self, error);
+  rabc_mutex_unlock (&self->lock);
+  return ok;
 }
 
 static void
@@ -696,57 +1103,33 @@ typedef struct {
   gint64 deadline;
 } InitData;
 
-/* Records the outcome, which later calls to init return too. Takes @error. */
-static void
-init_finish (GTask  *task,
-             GError *error)
+static gboolean
+on_init_attempt (gpointer user_data)
 {
-  RabcClient *self = g_task_get_source_object (task);
-
-  if (error != NULL)
-    {
-      self->init_error = g_error_copy (error);
-      g_task_return_error (task, error);
-    }
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
-static void
-init_attempt (GTask *task)
-{
+  GTask *task = user_data;
   RabcClient *self = g_task_get_source_object (task);
   InitData *data = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
   g_autoptr(GSource) retry = NULL;
-  int fd;
 
-  if (g_cancellable_set_error_if_cancelled (g_task_get_cancellable (task), &error))
+  if (init_attempt (self, data->deadline, g_task_get_cancellable (task)))
     {
-      init_finish (task, g_steal_pointer (&error));
-      return;
-    }
+      client_lock (self);
+      get_init_outcome_locked (self, &error);
+      rabc_mutex_unlock (&self->lock);
 
-  fd = connect_to_server (self, &error);
-  if (fd >= 0)
-    {
-      client_connected (self, fd);
-      init_finish (task, NULL);
-      return;
-    }
-
-  if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK) ||
-      (data->deadline >= 0 && g_get_monotonic_time () >= data->deadline))
-    {
-      init_finish (task, g_steal_pointer (&error));
-      return;
+      if (error != NULL)
+        g_task_return_error (task, g_steal_pointer (&error));
+      else
+        g_task_return_boolean (task, TRUE);
+      return G_SOURCE_REMOVE;
     }
 
   retry = g_timeout_source_new (CONNECT_RETRY_MS);
   g_source_set_static_name (retry, "[rabc] connect retry");
-  g_source_set_callback (retry, (GSourceFunc) (void (*) (void)) init_attempt,
-                         g_object_ref (task), g_object_unref);
-  g_source_attach (retry, self->context);
+  g_source_set_callback (retry, on_init_attempt, g_object_ref (task), g_object_unref);
+  g_source_attach (retry, g_task_get_context (task));
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -764,22 +1147,11 @@ rabc_client_async_initable_init_async (GAsyncInitable      *initable,
   g_task_set_source_tag (task, rabc_client_async_initable_init_async);
   g_task_set_priority (task, io_priority);
 
-  /* As GInitable: a second call reports the outcome of the first. */
-  if (self->initialized)
-    {
-      if (self->init_error != NULL)
-        g_task_return_error (task, g_error_copy (self->init_error));
-      else
-        g_task_return_boolean (task, TRUE);
-      return;
-    }
-  self->initialized = TRUE;
-
   data = g_new0 (InitData, 1);
-  data->deadline = deadline_after (self, g_get_monotonic_time ());
+  data->deadline = init_deadline (self);
   g_task_set_task_data (task, data, g_free);
 
-  init_attempt (task);
+  on_init_attempt (task);
 }
 
 static gboolean
@@ -799,6 +1171,8 @@ rabc_client_async_initable_iface_init (GAsyncInitableIface *iface)
   iface->init_finish = rabc_client_async_initable_init_finish;
 }
 
+/* --- GObject ------------------------------------------------------------ */
+
 static void
 rabc_client_constructed (GObject *object)
 {
@@ -809,6 +1183,12 @@ rabc_client_constructed (GObject *object)
   self->context = g_main_context_ref_thread_default ();
   if (self->socket_path == NULL)
     self->socket_path = g_strdup (rabc_get_default_socket_path ());
+
+  self->wake_source = rabc_deadline_source_new ("[rabc] client events", on_wake,
+                                                weak_ref_new (self), weak_ref_free,
+                                                self->context);
+  /* A handler may run a nested main loop that waits for a later event. */
+  g_source_set_can_recurse (self->wake_source, TRUE);
 }
 
 static void
@@ -817,8 +1197,14 @@ rabc_client_dispose (GObject *object)
   RabcClient *self = RABC_CLIENT (object);
 
   /* Nobody can listen any more: close without signals. */
-  stop_reconnecting (self);
-  client_disconnect (self, NULL, FALSE);
+  client_lock (self);
+  self->disposed = TRUE;
+  stop_reconnecting_locked (self);
+  client_disconnect_locked (self, NULL, FALSE);
+  g_queue_clear_full (&self->events, (GDestroyNotify) event_free);
+  if (self->wake_source != NULL)
+    g_source_destroy (self->wake_source);
+  rabc_mutex_unlock (&self->lock);
 
   G_OBJECT_CLASS (rabc_client_parent_class)->dispose (object);
 }
@@ -828,10 +1214,18 @@ rabc_client_finalize (GObject *object)
 {
   RabcClient *self = RABC_CLIENT (object);
 
+  /* What other threads wrote is seen through the lock. */
+  client_lock (self);
+  rabc_call_queue_clear (&self->calls);
   g_clear_error (&self->init_error);
-  g_clear_pointer (&self->socket_path, g_free);
   g_clear_pointer (&self->ping_message, g_free);
+  rabc_mutex_unlock (&self->lock);
+
+  g_clear_pointer (&self->wake_source, g_source_unref);
+  g_clear_pointer (&self->socket_path, g_free);
   g_clear_pointer (&self->context, g_main_context_unref);
+  rabc_mutex_clear (&self->lock);
+  rabc_cond_clear (&self->cond);
 
   G_OBJECT_CLASS (rabc_client_parent_class)->finalize (object);
 }
@@ -853,25 +1247,25 @@ rabc_client_get_property (GObject    *object,
       g_value_set_boolean (value, rabc_client_get_connected (self));
       break;
     case PROP_PING_INTERVAL:
-      g_value_set_uint (value, self->ping_interval);
+      g_value_set_uint (value, rabc_client_get_ping_interval (self));
       break;
     case PROP_PING_MESSAGE:
-      g_value_set_string (value, self->ping_message);
+      g_value_take_string (value, rabc_client_dup_ping_message (self));
       break;
     case PROP_MAX_MESSAGE_SIZE:
-      g_value_set_uint (value, self->max_message_size);
+      g_value_set_uint (value, rabc_client_get_max_message_size (self));
       break;
     case PROP_TIMEOUT:
-      g_value_set_uint (value, self->timeout);
+      g_value_set_uint (value, rabc_client_get_timeout (self));
       break;
     case PROP_ROUND_TRIP_TIME:
-      g_value_set_int64 (value, self->round_trip_time);
+      g_value_set_int64 (value, rabc_client_get_round_trip_time (self));
       break;
     case PROP_AUTO_RECONNECT:
-      g_value_set_boolean (value, self->auto_reconnect);
+      g_value_set_boolean (value, rabc_client_get_auto_reconnect (self));
       break;
     case PROP_SERVER_UID:
-      g_value_set_uint (value, self->server_uid);
+      g_value_set_uint (value, rabc_client_get_server_uid (self));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -963,11 +1357,12 @@ rabc_client_class_init (RabcClientClass *klass)
   /**
    * RabcClient:ping-message:
    *
-   * The text of automatic pings.
+   * The text of automatic pings, valid UTF-8 without U+0000. Setting it
+   * to `NULL` sets the default, `ping`.
    */
   properties[PROP_PING_MESSAGE] =
     g_param_spec_string ("ping-message", NULL, NULL,
-                         "ping",
+                         DEFAULT_PING_MESSAGE,
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
                          G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
@@ -1062,9 +1457,10 @@ rabc_client_class_init (RabcClientClass *klass)
    * @self: the client
    * @reply: the text of the reply
    *
-   * Emitted for the reply to each automatic ping. Replies to requests go
-   * to the callers of [method@Rabc.Client.send_async] and
-   * [method@Rabc.Client.send_sync] instead.
+   * Emitted for the reply to each automatic ping, in the client's
+   * context. Replies to requests go to the callers of
+   * [method@Rabc.Client.send_async] and [method@Rabc.Client.send_sync]
+   * instead. A reply holding U+0000 cannot be a string: it is dropped.
    */
   signals[REPLY] =
     g_signal_new ("reply",
@@ -1080,8 +1476,9 @@ rabc_client_class_init (RabcClientClass *klass)
    * @error: (nullable): why the connection ended, or `NULL` when
    *   [method@Rabc.Client.close] closed it
    *
-   * Emitted once when the connection ends, after pending requests have
-   * failed: %RABC_ERROR_IPC_CONNECTION when the daemon went away,
+   * Emitted once when the connection ends, in the client's context,
+   * after pending requests have failed (their callbacks run from their
+   * own main contexts): %RABC_ERROR_IPC_CONNECTION when the daemon went away,
    * %RABC_ERROR_INVALID_DATA or %RABC_ERROR_EXCEEDED_IPC_MAX_SIZE when it
    * broke the protocol, %RABC_ERROR_TIMED_OUT when it stopped answering
    * automatic pings.
@@ -1098,8 +1495,10 @@ rabc_client_class_init (RabcClientClass *klass)
 static void
 rabc_client_init (RabcClient *self)
 {
-  g_queue_init (&self->pending);
-  g_queue_init (&self->answered);
+  rabc_mutex_init (&self->lock);
+  rabc_cond_init (&self->cond);
+  rabc_call_queue_init (&self->calls);
+  g_queue_init (&self->events);
 }
 
 /**
@@ -1205,9 +1604,14 @@ rabc_client_get_socket_path (RabcClient *self)
 gboolean
 rabc_client_get_connected (RabcClient *self)
 {
+  gboolean connected;
+
   g_return_val_if_fail (RABC_IS_CLIENT (self), FALSE);
 
-  return self->conn != NULL;
+  client_lock (self);
+  connected = self->conn != NULL;
+  rabc_mutex_unlock (&self->lock);
+  return connected;
 }
 
 /**
@@ -1221,9 +1625,14 @@ rabc_client_get_connected (RabcClient *self)
 guint
 rabc_client_get_ping_interval (RabcClient *self)
 {
+  guint interval;
+
   g_return_val_if_fail (RABC_IS_CLIENT (self), 0);
 
-  return self->ping_interval;
+  client_lock (self);
+  interval = self->ping_interval;
+  rabc_mutex_unlock (&self->lock);
+  return interval;
 }
 
 /**
@@ -1233,7 +1642,7 @@ rabc_client_get_ping_interval (RabcClient *self)
  *   off
  *
  * Sets the interval between automatic pings; the next ping is sent one full
- * interval from now.
+ * interval from now. A ping already sent is still answered.
  */
 void
 rabc_client_set_ping_interval (RabcClient *self,
@@ -1241,34 +1650,66 @@ rabc_client_set_ping_interval (RabcClient *self,
 {
   g_return_if_fail (RABC_IS_CLIENT (self));
 
-  if (self->ping_interval == interval_ms)
-    return;
-
-  self->ping_interval = interval_ms;
-  restart_ping_timer (self);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PING_INTERVAL]);
+  client_lock (self);
+  if (self->ping_interval != interval_ms)
+    {
+      self->ping_interval = interval_ms;
+      restart_ping_timer_locked (self);
+      queue_notify_locked (self, PROP_PING_INTERVAL);
+    }
+  client_unlock (self);
 }
 
 /**
  * rabc_client_get_ping_message:
  * @self: a [class@Rabc.Client]
  *
- * Gets the text of automatic pings.
+ * Gets the text of automatic pings. The string belongs to the client and
+ * is freed when the ping message changes: a thread other than the one
+ * that sets it uses [method@Rabc.Client.dup_ping_message] instead.
  *
  * Returns: the text of automatic pings
  */
 const char *
 rabc_client_get_ping_message (RabcClient *self)
 {
+  const char *message;
+
   g_return_val_if_fail (RABC_IS_CLIENT (self), NULL);
 
-  return self->ping_message;
+  client_lock (self);
+  message = self->ping_message;
+  rabc_mutex_unlock (&self->lock);
+  return message;
+}
+
+/**
+ * rabc_client_dup_ping_message:
+ * @self: a [class@Rabc.Client]
+ *
+ * Gets a copy of the text of automatic pings, safe to use while another
+ * thread changes it.
+ *
+ * Returns: (transfer full): the text of automatic pings
+ */
+char *
+rabc_client_dup_ping_message (RabcClient *self)
+{
+  char *message;
+
+  g_return_val_if_fail (RABC_IS_CLIENT (self), NULL);
+
+  client_lock (self);
+  message = g_strdup (self->ping_message);
+  rabc_mutex_unlock (&self->lock);
+  return message;
 }
 
 /**
  * rabc_client_set_ping_message:
  * @self: a [class@Rabc.Client]
- * @message: the text of automatic pings, valid UTF-8
+ * @message: (nullable): the text of automatic pings, valid UTF-8, or
+ *   `NULL` for the default
  *
  * Sets the text of automatic pings. The default is `ping`.
  */
@@ -1277,15 +1718,19 @@ rabc_client_set_ping_message (RabcClient *self,
                               const char *message)
 {
   g_return_if_fail (RABC_IS_CLIENT (self));
-  g_return_if_fail (message != NULL);
-  g_return_if_fail (g_utf8_validate (message, -1, NULL));
+  g_return_if_fail (message == NULL || g_utf8_validate (message, -1, NULL));
 
-  if (g_strcmp0 (self->ping_message, message) == 0)
-    return;
+  if (message == NULL)
+    message = DEFAULT_PING_MESSAGE;
 
-  g_free (self->ping_message);
-  self->ping_message = g_strdup (message);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_PING_MESSAGE]);
+  client_lock (self);
+  if (g_strcmp0 (self->ping_message, message) != 0)
+    {
+      g_free (self->ping_message);
+      self->ping_message = g_strdup (message);
+      queue_notify_locked (self, PROP_PING_MESSAGE);
+    }
+  client_unlock (self);
 }
 
 /**
@@ -1299,9 +1744,14 @@ rabc_client_set_ping_message (RabcClient *self,
 guint
 rabc_client_get_max_message_size (RabcClient *self)
 {
+  guint size;
+
   g_return_val_if_fail (RABC_IS_CLIENT (self), 0);
 
-  return self->max_message_size;
+  client_lock (self);
+  size = self->max_message_size;
+  rabc_mutex_unlock (&self->lock);
+  return size;
 }
 
 /**
@@ -1318,13 +1768,15 @@ rabc_client_set_max_message_size (RabcClient *self,
   g_return_if_fail (RABC_IS_CLIENT (self));
   g_return_if_fail (max_message_size > 0);
 
-  if (self->max_message_size == max_message_size)
-    return;
-
-  self->max_message_size = max_message_size;
-  if (self->conn != NULL)
-    rabc_connection_set_max_message_size (self->conn, max_message_size);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_MESSAGE_SIZE]);
+  client_lock (self);
+  if (self->max_message_size != max_message_size)
+    {
+      self->max_message_size = max_message_size;
+      if (self->conn != NULL)
+        rabc_connection_set_max_message_size (self->conn, max_message_size);
+      queue_notify_locked (self, PROP_MAX_MESSAGE_SIZE);
+    }
+  client_unlock (self);
 }
 
 /**
@@ -1338,9 +1790,14 @@ rabc_client_set_max_message_size (RabcClient *self,
 guint
 rabc_client_get_timeout (RabcClient *self)
 {
+  guint timeout;
+
   g_return_val_if_fail (RABC_IS_CLIENT (self), 0);
 
-  return self->timeout;
+  client_lock (self);
+  timeout = self->timeout;
+  rabc_mutex_unlock (&self->lock);
+  return timeout;
 }
 
 /**
@@ -1357,11 +1814,13 @@ rabc_client_set_timeout (RabcClient *self,
 {
   g_return_if_fail (RABC_IS_CLIENT (self));
 
-  if (self->timeout == timeout_ms)
-    return;
-
-  self->timeout = timeout_ms;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TIMEOUT]);
+  client_lock (self);
+  if (self->timeout != timeout_ms)
+    {
+      self->timeout = timeout_ms;
+      queue_notify_locked (self, PROP_TIMEOUT);
+    }
+  client_unlock (self);
 }
 
 /**
@@ -1375,9 +1834,14 @@ rabc_client_set_timeout (RabcClient *self,
 gint64
 rabc_client_get_round_trip_time (RabcClient *self)
 {
+  gint64 round_trip_time;
+
   g_return_val_if_fail (RABC_IS_CLIENT (self), 0);
 
-  return self->round_trip_time;
+  client_lock (self);
+  round_trip_time = self->round_trip_time;
+  rabc_mutex_unlock (&self->lock);
+  return round_trip_time;
 }
 
 /**
@@ -1391,9 +1855,14 @@ rabc_client_get_round_trip_time (RabcClient *self)
 gboolean
 rabc_client_get_auto_reconnect (RabcClient *self)
 {
+  gboolean auto_reconnect;
+
   g_return_val_if_fail (RABC_IS_CLIENT (self), FALSE);
 
-  return self->auto_reconnect;
+  client_lock (self);
+  auto_reconnect = self->auto_reconnect;
+  rabc_mutex_unlock (&self->lock);
+  return auto_reconnect;
 }
 
 /**
@@ -1411,13 +1880,192 @@ rabc_client_set_auto_reconnect (RabcClient *self,
   g_return_if_fail (RABC_IS_CLIENT (self));
 
   auto_reconnect = !!auto_reconnect;
-  if (self->auto_reconnect == auto_reconnect)
+
+  client_lock (self);
+  if (self->auto_reconnect != auto_reconnect)
+    {
+      self->auto_reconnect = auto_reconnect;
+      if (!auto_reconnect)
+        stop_reconnecting_locked (self);
+      queue_notify_locked (self, PROP_AUTO_RECONNECT);
+    }
+  client_unlock (self);
+}
+
+/**
+ * rabc_client_get_server_uid:
+ * @self: a [class@Rabc.Client]
+ *
+ * Gets the user, besides root and the client's own, whom the client
+ * accepts as the server.
+ *
+ * Returns: the value of [property@Rabc.Client:server-uid]
+ */
+guint
+rabc_client_get_server_uid (RabcClient *self)
+{
+  guint server_uid;
+
+  g_return_val_if_fail (RABC_IS_CLIENT (self), 0);
+
+  client_lock (self);
+  server_uid = self->server_uid;
+  rabc_mutex_unlock (&self->lock);
+  return server_uid;
+}
+
+/**
+ * rabc_client_set_server_uid:
+ * @self: a [class@Rabc.Client]
+ * @server_uid: a user ID, or %RABC_SERVER_UID_ANY
+ *
+ * Sets [property@Rabc.Client:server-uid], for the connections made from
+ * now on.
+ */
+void
+rabc_client_set_server_uid (RabcClient *self,
+                            guint       server_uid)
+{
+  g_return_if_fail (RABC_IS_CLIENT (self));
+
+  client_lock (self);
+  if (self->server_uid != server_uid)
+    {
+      self->server_uid = server_uid;
+      queue_notify_locked (self, PROP_SERVER_UID);
+    }
+  client_unlock (self);
+}
+
+/* --- requests ----------------------------------------------------------- */
+
+static void
+on_sync_cancelled (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  RabcClient *self = user_data;
+
+  client_lock (self);
+  client_broadcast_locked (self);
+  rabc_mutex_unlock (&self->lock);
+}
+
+/* Gives up waiting for @wait's reply with @error (taken); a reply that
+ * still comes is dropped. */
+static void
+give_up_locked (SyncWait *wait,
+                GError   *error)
+{
+  if (wait->done)
+    {
+      g_error_free (error);
+      return;
+    }
+
+  rabc_call_abandon (wait->call);
+  wait->call = NULL;
+  outcome_clear (&wait->outcome);
+  wait->outcome.error = error;
+  wait->done = TRUE;
+}
+
+/* Blocks until @wait is done.  The first thread to wait reads the socket
+ * for everybody, without the lock; the others wait to be handed their
+ * replies, or to read in turn. */
+static void
+wait_for_reply_locked (RabcClient   *self,
+                       SyncWait     *wait,
+                       gint64        deadline,
+                       GCancellable *cancellable)
+{
+  while (!wait->done)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, &error))
+        {
+          give_up_locked (wait, g_steal_pointer (&error));
+          break;
+        }
+
+      if (self->reading)
+        {
+          if (!client_wait (self, deadline) && !wait->done)
+            give_up_locked (wait, g_error_new (RABC_ERROR, RABC_ERROR_TIMED_OUT,
+                                               "%s: timed out waiting for a reply",
+                                               self->socket_path));
+          continue;
+        }
+
+      {
+        RabcConnectionWait io;
+
+        /* Until @wait is done, its request is in the queue and the
+         * connection open. */
+        if (!rabc_connection_wait_begin (self->conn, &io, deadline, cancellable, &error))
+          {
+            g_prefix_error (&error, "%s: ", self->socket_path);
+            give_up_locked (wait, g_steal_pointer (&error));
+            break;
+          }
+
+        self->reading = TRUE;
+        rabc_mutex_unlock (&self->lock);
+
+        rabc_connection_wait (&io);
+
+        client_lock (self);
+        self->reading = FALSE;
+
+        if (!rabc_connection_wait_end (&io, &error) && !wait->done)
+          {
+            if (g_error_matches (error, RABC_ERROR, RABC_ERROR_TIMED_OUT))
+              g_prefix_error (&error, "%s: ", self->socket_path);
+            give_up_locked (wait, g_steal_pointer (&error));
+          }
+
+        /* Another thread may read now, or the socket source again. */
+        client_broadcast_locked (self);
+        update_io_watch_locked (self);
+      }
+    }
+}
+
+/* Sends @len bytes of @data and waits for the reply, as @wait->outcome. */
+static void
+send_sync_internal (RabcClient   *self,
+                    const char   *data,
+                    gsize         len,
+                    SyncWait     *wait,
+                    GCancellable *cancellable)
+{
+  GError *error = NULL;
+  gulong cancelled_id = 0;
+  RabcCall *call;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, &wait->outcome.error))
     return;
 
-  self->auto_reconnect = auto_reconnect;
-  if (!auto_reconnect)
-    stop_reconnecting (self);
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_AUTO_RECONNECT]);
+  /* The handler takes the lock: connect and disconnect without it. */
+  if (cancellable != NULL)
+    cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_sync_cancelled), self, NULL);
+
+  g_object_ref (self);
+  client_lock (self);
+
+  call = client_send_locked (self, RABC_CALL_SYNC, wait, data, len, &error);
+  if (call == NULL)
+    wait->outcome.error = error;
+  else
+    {
+      wait->call = call;
+      client_flush_locked (self);
+      wait_for_reply_locked (self, wait, call->deadline, cancellable);
+    }
+
+  client_unlock (self);
+  g_cancellable_disconnect (cancellable, cancelled_id);
+  g_object_unref (self);
 }
 
 /**
@@ -1427,10 +2075,13 @@ rabc_client_set_auto_reconnect (RabcClient *self,
  * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @error: return location for a [struct@GLib.Error]
  *
- * Sends @message and blocks until its reply arrives. Replies to automatic
- * pings and to other requests that arrive first are handed out on the way,
- * so [signal@Rabc.Client::reply] may be emitted during the call. No main
- * loop is needed.
+ * Sends @message and blocks until its reply arrives. No main loop is
+ * needed, and other threads may send at the same time. When the calling
+ * thread holds the client's context, signals for what arrives meanwhile,
+ * such as [signal@Rabc.Client::reply], may be emitted during the call.
+ *
+ * A message holding U+0000 needs [method@Rabc.Client.send_bytes_sync]; a
+ * reply holding it fails with %RABC_ERROR_INVALID_DATA here.
  *
  * Returns: (transfer full): the reply, or `NULL` with @error set
  */
@@ -1440,76 +2091,135 @@ rabc_client_send_sync (RabcClient    *self,
                        GCancellable  *cancellable,
                        GError       **error)
 {
-  g_autoptr(GError) local_error = NULL;
-  SyncWait wait = { 0 };
-  Pending *pending;
+  SyncWait wait = { { FALSE } };
 
   g_return_val_if_fail (RABC_IS_CLIENT (self), NULL);
   g_return_val_if_fail (message != NULL, NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return NULL;
+  send_sync_internal (self, message, strlen (message), &wait, cancellable);
 
-  pending = client_send (self, PENDING_SYNC, message, error);
-  if (pending == NULL)
-    return NULL;
-  pending->wait = &wait;
-
-  g_object_ref (self);
-
-  rabc_connection_flush (self->conn);
-
-  while (!wait.done)
+  if (wait.outcome.error != NULL)
     {
-      /* Until @wait is done, @pending is in the queue and the connection is
-       * open. */
-      if (!rabc_connection_iterate_sync (self->conn, pending->deadline,
-                                         cancellable, &local_error))
-        {
-          if (g_error_matches (local_error, RABC_ERROR, RABC_ERROR_TIMED_OUT))
-            g_prefix_error (&local_error, "%s: ", self->socket_path);
-          pending_complete (self, pending, NULL, g_steal_pointer (&local_error));
-        }
-      hand_out_answers (self, TRUE);
-    }
-
-  g_object_unref (self);
-
-  if (wait.error != NULL)
-    {
-      g_propagate_error (error, wait.error);
+      g_propagate_error (error, wait.outcome.error);
       return NULL;
     }
-  return wait.reply;
+  return wait.outcome.text;
 }
 
-static gboolean
-on_send_cancelled_idle (gpointer user_data)
+/**
+ * rabc_client_send_bytes_sync:
+ * @self: a [class@Rabc.Client]
+ * @message: the message to send, valid UTF-8, which may hold U+0000
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Sends @message and blocks until its reply arrives, as
+ * [method@Rabc.Client.send_sync] does, but byte for byte: U+0000 goes
+ * through in both directions.
+ *
+ * Returns: (transfer full): the reply, or `NULL` with @error set
+ */
+GBytes *
+rabc_client_send_bytes_sync (RabcClient    *self,
+                             GBytes        *message,
+                             GCancellable  *cancellable,
+                             GError       **error)
 {
-  GTask *task = user_data;
-  SendData *data = g_task_get_task_data (task);
+  SyncWait wait = { { TRUE } };
+  gsize len;
+  const char *data;
 
-  if (data->pending != NULL)
-    pending_complete (g_task_get_source_object (task), data->pending, NULL,
-                      g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                           "Operation was cancelled"));
-  return G_SOURCE_REMOVE;
+  g_return_val_if_fail (RABC_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (message != NULL, NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  data = g_bytes_get_data (message, &len);
+  send_sync_internal (self, data != NULL ? data : "", len, &wait, cancellable);
+
+  if (wait.outcome.error != NULL)
+    {
+      g_propagate_error (error, wait.outcome.error);
+      return NULL;
+    }
+  return wait.outcome.bytes;
 }
 
-/* May run in any thread: finish in the client's context. */
-static void
+/* Dispatched in the task's context when its cancellable is cancelled. */
+static gboolean
 on_send_cancelled (GCancellable *cancellable,
                    gpointer      user_data)
 {
   GTask *task = user_data;
-  g_autoptr(GSource) idle = g_idle_source_new ();
+  RabcClient *self = g_task_get_source_object (task);
+  SendData *data = g_task_get_task_data (task);
 
-  g_source_set_priority (idle, G_PRIORITY_DEFAULT);
-  g_source_set_static_name (idle, "[rabc] send cancelled");
-  g_source_set_callback (idle, on_send_cancelled_idle, g_object_ref (task), g_object_unref);
-  g_source_attach (idle, g_task_get_context (task));
+  client_lock (self);
+  if (data->call != NULL)
+    {
+      /* Still waiting: the reply, if one comes, is dropped. */
+      GTask *waiter = data->call->waiter;
+
+      rabc_call_abandon (data->call);
+      data->call = NULL;
+      outcome_clear (&data->outcome);
+      data->outcome.error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                 "Operation was cancelled");
+      return_task_later (waiter);
+    }
+  rabc_mutex_unlock (&self->lock);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+send_async_internal (RabcClient          *self,
+                     const char          *message,
+                     gsize                len,
+                     gboolean             as_bytes,
+                     GCancellable        *cancellable,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data,
+                     gpointer             source_tag)
+{
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+  SendData *data;
+  RabcCall *call;
+
+  task = g_task_new (self, cancellable, callback, user_data);
+  g_task_set_source_tag (task, source_tag);
+
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  data = g_new0 (SendData, 1);
+  data->outcome.as_bytes = as_bytes;
+  g_task_set_task_data (task, data, (GDestroyNotify) send_data_free);
+
+  client_lock (self);
+  call = client_send_locked (self, RABC_CALL_TASK, g_object_ref (task), message, len, &error);
+  if (call == NULL)
+    {
+      rabc_mutex_unlock (&self->lock);
+      g_object_unref (task);
+      g_task_return_error (task, error);
+      return;
+    }
+
+  data->call = call;
+  if (cancellable != NULL)
+    {
+      data->cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_static_name (data->cancel_source, "[rabc] send cancelled");
+      g_source_set_callback (data->cancel_source, (GSourceFunc) (void (*) (void)) on_send_cancelled,
+                             g_object_ref (task), g_object_unref);
+      g_source_attach (data->cancel_source, g_task_get_context (task));
+    }
+  client_flush_locked (self);
+  client_unlock (self);
 }
 
 /**
@@ -1522,8 +2232,10 @@ on_send_cancelled (GCancellable *cancellable,
  * @user_data: data for @callback
  *
  * Sends @message without blocking. @callback runs in the thread-default
- * main context of the caller; it calls [method@Rabc.Client.send_finish] to
- * get the reply.
+ * main context of the caller, in the order the replies come; it calls
+ * [method@Rabc.Client.send_finish] to get the reply. The reply is read by
+ * the client's context (or by a thread blocked in a synchronous call),
+ * which must be running.
  */
 void
 rabc_client_send_async (RabcClient          *self,
@@ -1532,42 +2244,12 @@ rabc_client_send_async (RabcClient          *self,
                         GAsyncReadyCallback  callback,
                         gpointer             user_data)
 {
-  g_autoptr(GTask) task = NULL;
-  GError *error = NULL;
-  SendData *data;
-  Pending *pending;
-
   g_return_if_fail (RABC_IS_CLIENT (self));
   g_return_if_fail (message != NULL);
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  task = g_task_new (self, cancellable, callback, user_data);
-  g_task_set_source_tag (task, rabc_client_send_async);
-
-  if (g_task_return_error_if_cancelled (task))
-    return;
-
-  pending = client_send (self, PENDING_TASK, message, &error);
-  if (pending == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  data = g_new0 (SendData, 1);
-  data->pending = pending;
-  g_task_set_task_data (task, data, (GDestroyNotify) send_data_free);
-  pending->task = g_object_ref (task);
-
-  if (cancellable != NULL)
-    {
-      data->cancellable = g_object_ref (cancellable);
-      data->cancelled_id = g_cancellable_connect (cancellable,
-                                                  G_CALLBACK (on_send_cancelled),
-                                                  task, NULL);
-    }
-
-  rabc_connection_flush (self->conn);
+  send_async_internal (self, message, strlen (message), FALSE, cancellable, callback, user_data,
+                       rabc_client_send_async);
 }
 
 /**
@@ -1593,10 +2275,66 @@ rabc_client_send_finish (RabcClient    *self,
 }
 
 /**
+ * rabc_client_send_bytes_async:
+ * @self: a [class@Rabc.Client]
+ * @message: the message to send, valid UTF-8, which may hold U+0000
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @callback: (scope async): called when the reply arrives or the request
+ *   failed
+ * @user_data: data for @callback
+ *
+ * Sends @message without blocking, as [method@Rabc.Client.send_async]
+ * does, but byte for byte: U+0000 goes through in both directions.
+ * @callback calls [method@Rabc.Client.send_bytes_finish].
+ */
+void
+rabc_client_send_bytes_async (RabcClient          *self,
+                              GBytes              *message,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  const char *data;
+  gsize len;
+
+  g_return_if_fail (RABC_IS_CLIENT (self));
+  g_return_if_fail (message != NULL);
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  data = g_bytes_get_data (message, &len);
+  send_async_internal (self, data != NULL ? data : "", len, TRUE, cancellable, callback,
+                       user_data, rabc_client_send_bytes_async);
+}
+
+/**
+ * rabc_client_send_bytes_finish:
+ * @self: a [class@Rabc.Client]
+ * @result: the result passed to the callback
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes an operation started with [method@Rabc.Client.send_bytes_async].
+ *
+ * Returns: (transfer full): the reply, or `NULL` with @error set
+ */
+GBytes *
+rabc_client_send_bytes_finish (RabcClient    *self,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (RABC_IS_CLIENT (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == rabc_client_send_bytes_async,
+                        NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
  * rabc_client_close:
  * @self: a [class@Rabc.Client]
  *
- * Closes the connection. Pending requests fail with %RABC_ERROR_CLOSED and
+ * Closes the connection. Pending requests fail with %RABC_ERROR_CLOSED,
+ * a thread blocked in [method@Rabc.Client.send_sync] included, and
  * [signal@Rabc.Client::closed] is emitted with a `NULL` error. A client
  * waiting to reconnect stops waiting. Closing a closed client does nothing.
  */
@@ -1605,44 +2343,8 @@ rabc_client_close (RabcClient *self)
 {
   g_return_if_fail (RABC_IS_CLIENT (self));
 
-  stop_reconnecting (self);
-  client_disconnect (self, NULL, TRUE);
-}
-
-/**
- * rabc_client_get_server_uid:
- * @self: a [class@Rabc.Client]
- *
- * Gets the user, besides root and the client's own, whom the client
- * accepts as the server.
- *
- * Returns: the value of [property@Rabc.Client:server-uid]
- */
-guint
-rabc_client_get_server_uid (RabcClient *self)
-{
-  g_return_val_if_fail (RABC_IS_CLIENT (self), 0);
-
-  return self->server_uid;
-}
-
-/**
- * rabc_client_set_server_uid:
- * @self: a [class@Rabc.Client]
- * @server_uid: a user ID, or %RABC_SERVER_UID_ANY
- *
- * Sets [property@Rabc.Client:server-uid], for the connections made from
- * now on.
- */
-void
-rabc_client_set_server_uid (RabcClient *self,
-                            guint       server_uid)
-{
-  g_return_if_fail (RABC_IS_CLIENT (self));
-
-  if (self->server_uid == server_uid)
-    return;
-
-  self->server_uid = server_uid;
-  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_SERVER_UID]);
+  client_lock (self);
+  stop_reconnecting_locked (self);
+  client_disconnect_locked (self, NULL, TRUE);
+  client_unlock (self);
 }

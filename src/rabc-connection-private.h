@@ -6,11 +6,15 @@
 #pragma once
 
 #include <gio/gio.h>
+#include <poll.h>
 #include <sys/types.h>
 
 G_BEGIN_DECLS
 
 typedef struct _RabcConnection RabcConnection;
+
+/* The most bytes one read takes. */
+#define RABC_CONNECTION_READ_SIZE (64 * 1024)
 
 typedef struct {
   /* One complete, valid message.  Return FALSE to stop reading, for example
@@ -63,9 +67,32 @@ gboolean        rabc_connection_queue_frames    (RabcConnection            *conn
 gboolean        rabc_connection_flush           (RabcConnection            *conn);
 void            rabc_connection_handle_io       (RabcConnection            *conn,
                                                  GIOCondition               condition);
-gboolean        rabc_connection_iterate_sync    (RabcConnection            *conn,
+
+/* A blocking wait for the socket, in three steps so that the owner may hold
+ * its lock for the first and the last and let other threads queue output
+ * during the second: see rabc_connection_wait_begin(). */
+typedef struct {
+  RabcConnection *conn;
+  GCancellable   *cancellable;
+  /* poll(2) the socket (and the cancellable), or wait in recv(2). */
+  gboolean        polling;
+  struct pollfd   fds[2];
+  nfds_t          n_fds;
+  int             timeout_ms;
+  gsize           wanted;
+  /* What the system call returned, and its errno. */
+  gssize          result;
+  int             errsv;
+  guint8          buffer[RABC_CONNECTION_READ_SIZE];
+} RabcConnectionWait;
+
+gboolean        rabc_connection_wait_begin      (RabcConnection            *conn,
+                                                 RabcConnectionWait        *wait,
                                                  gint64                     deadline,
                                                  GCancellable              *cancellable,
+                                                 GError                   **error);
+void            rabc_connection_wait            (RabcConnectionWait        *wait);
+gboolean        rabc_connection_wait_end        (RabcConnectionWait        *wait,
                                                  GError                   **error);
 void            rabc_connection_close           (RabcConnection            *conn);
 

@@ -15,11 +15,12 @@
 #include "rabc-connection-private.h"
 #include "rabc-error.h"
 #include "rabc-frame-private.h"
+#include "rabc-socket-private.h"
 
 /* The most bytes one handle_io() reads.  Whole frames are decoded straight
  * from this buffer, so it lives on the stack and idle connections cost
  * nothing. */
-#define READ_CHUNK_SIZE (64 * 1024)
+#define READ_CHUNK_SIZE RABC_CONNECTION_READ_SIZE
 /* A drained output buffer this large is freed rather than kept. */
 #define OUTPUT_KEEP_SIZE 4096
 
@@ -46,6 +47,11 @@ struct _RabcConnection {
   gsize                      output_limit;
   /* Inside handle_io(), which its callbacks must not re-enter. */
   gboolean                   in_io;
+  /* Between wait_begin() and wait_end(): a thread may be blocked in a
+   * system call on @fd, so closing only shuts the socket down, which wakes
+   * it, and wait_end() closes @fd.  Closing it at once would let the
+   * number be reused under the waiting thread. */
+  gboolean                   waiting;
   GIOCondition               watched;
   RabcFrameDecoder           decoder;
   Output                     out;
@@ -286,9 +292,13 @@ rabc_connection_close (RabcConnection *conn)
     return;
 
   conn->closed = TRUE;
-  if (conn->fd >= 0)
-    close (conn->fd);
-  conn->fd = -1;
+  if (conn->waiting)
+    shutdown (conn->fd, SHUT_RDWR);
+  else if (conn->fd >= 0)
+    {
+      close (conn->fd);
+      conn->fd = -1;
+    }
   output_clear (&conn->out);
   rabc_frame_decoder_clear (&conn->decoder);
 }
@@ -477,34 +487,54 @@ on_frame (const char *text,
   return conn->funcs->message (conn, text, len, conn->user_data) && !conn->closed;
 }
 
-/* Reads and decodes what came, within the bounds of set_read_policy():
- * the first read without waiting when @flags is MSG_DONTWAIT, or waiting
- * as the socket's mode and SO_RCVTIMEO say; any further read of a frame
- * still missing bytes never waits. */
-static void
-read_available (RabcConnection *conn,
-                int             flags)
+/* One recv(2), retried on EINTR. */
+static gssize
+receive (int     fd,
+         guint8 *buffer,
+         gsize   len,
+         int     flags,
+         int    *errsv)
 {
-  guint8 buffer[READ_CHUNK_SIZE];
-  gsize budget = conn->read_budget;
-  gsize wanted;
-  ssize_t n;
+  gssize n;
 
   do
+    n = recv (fd, buffer, len, flags);
+  while (n < 0 && errno == EINTR);
+
+  *errsv = n < 0 ? errno : 0;
+  return n;
+}
+
+/* How many bytes the next read asks for: the rest of the frame being
+ * received, else a read's worth, within what @budget leaves. */
+static gsize
+next_read_size (RabcConnection *conn,
+                gsize           budget)
+{
+  gsize missing = rabc_frame_decoder_get_missing (&conn->decoder);
+
+  return MIN (missing > 0 ? missing : conn->read_size, budget);
+}
+
+/* Decodes @n bytes received into @buffer for a read of @wanted (or handles
+ * the error or end of stream that recv(2) returned instead), then reads
+ * on without waiting while a frame is still missing bytes, within the
+ * bounds of set_read_policy(). */
+static void
+handle_received (RabcConnection *conn,
+                 guint8         *buffer,
+                 gsize           wanted,
+                 gssize          n,
+                 int             errsv)
+{
+  gsize budget = conn->read_budget;
+
+  for (;;)
     {
-      gsize missing = rabc_frame_decoder_get_missing (&conn->decoder);
       GError *error = NULL;
-
-      wanted = MIN (missing > 0 ? missing : conn->read_size, budget);
-
-      do
-        n = recv (conn->fd, buffer, wanted, flags);
-      while (n < 0 && errno == EINTR);
 
       if (n < 0)
         {
-          int errsv = errno;
-
           if (errsv == EAGAIN || errsv == EWOULDBLOCK)
             return;
           /* A peer that closes with our data unread resets the connection. */
@@ -541,10 +571,26 @@ read_available (RabcConnection *conn,
           return;
         }
 
-      flags |= MSG_DONTWAIT;
+      if (conn->closed || (gsize) n < wanted || budget == 0 ||
+          rabc_frame_decoder_get_missing (&conn->decoder) == 0)
+        return;
+
+      wanted = next_read_size (conn, budget);
+      n = receive (conn->fd, buffer, wanted, MSG_DONTWAIT, &errsv);
     }
-  while (!conn->closed && (gsize) n == wanted && budget > 0 &&
-         rabc_frame_decoder_get_missing (&conn->decoder) > 0);
+}
+
+/* Reads and decodes what came without waiting, within the bounds of
+ * set_read_policy(). */
+static void
+read_available (RabcConnection *conn)
+{
+  guint8 buffer[READ_CHUNK_SIZE];
+  gsize wanted = next_read_size (conn, conn->read_budget);
+  int errsv;
+  gssize n = receive (conn->fd, buffer, wanted, MSG_DONTWAIT, &errsv);
+
+  handle_received (conn, buffer, wanted, n, errsv);
 }
 
 /*
@@ -568,8 +614,9 @@ rabc_connection_handle_io (RabcConnection *conn,
   rabc_connection_ref (conn);
   conn->in_io = TRUE;
 
-  if (may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
-    read_available (conn, MSG_DONTWAIT);
+  /* A thread waiting in rabc_connection_wait() reads for itself. */
+  if (!conn->waiting && may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    read_available (conn);
 
   if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
     rabc_connection_flush (conn);
@@ -630,25 +677,36 @@ set_receive_timeout (RabcConnection  *conn,
 }
 
 /*
- * rabc_connection_iterate_sync:
+ * rabc_connection_wait_begin:
+ * @wait: (out caller-allocates): the wait
+ * @deadline: when to give up, in monotonic time, or -1 for never
+ * @cancellable: (nullable): ends the wait when cancelled
  *
- * Blocks until the socket is ready, then handles it once.  Used by
- * synchronous calls, which must work without a running main loop; the
- * socket must be in blocking mode (rabc_socket_connect() leaves it so).
+ * Prepares a blocking wait for the socket, for synchronous calls, which
+ * must work without a running main loop; the socket must be in blocking
+ * mode (rabc_socket_connect() leaves it so).  Then rabc_connection_wait()
+ * blocks, touching nothing but @wait and the descriptor, and
+ * rabc_connection_wait_end() handles what came.  Between begin and end,
+ * the connection may be used as usual, by another thread under the
+ * owner's lock, with one exception: rabc_connection_close() shuts the
+ * socket down, which ends the wait, and the descriptor is closed in
+ * rabc_connection_wait_end().  Only one wait at a time.
  *
- * Returns: FALSE with @error set on timeout (@deadline, monotonic time, or
- *   -1 for none) or cancellation
+ * With nothing to write and no @cancellable, the wait is a blocking
+ * recv(2), a system call fewer than poll(2) first; a receive timeout
+ * (SO_RCVTIMEO) ends it at @deadline.
+ *
+ * Returns: FALSE with @error set when the connection is closed or
+ *   @deadline has passed; then there is nothing to end
  */
 gboolean
-rabc_connection_iterate_sync (RabcConnection  *conn,
-                              gint64           deadline,
-                              GCancellable    *cancellable,
-                              GError         **error)
+rabc_connection_wait_begin (RabcConnection      *conn,
+                            RabcConnectionWait  *wait,
+                            gint64               deadline,
+                            GCancellable        *cancellable,
+                            GError             **error)
 {
-  struct pollfd fds[2];
-  nfds_t n_fds = 1;
-  int timeout_ms = -1;
-  int n;
+  g_return_val_if_fail (!conn->waiting, FALSE);
 
   if (conn->closed)
     {
@@ -657,57 +715,111 @@ rabc_connection_iterate_sync (RabcConnection  *conn,
       return FALSE;
     }
 
-  /* Only a reply to wait for: wait in recv(2) itself, a system call fewer
-   * than poll(2) first.  A timeout ends it early with EAGAIN, and the next
-   * call finds the deadline passed. */
-  if (cancellable == NULL && conn->watched == G_IO_IN)
+  wait->conn = rabc_connection_ref (conn);
+  wait->cancellable = cancellable;
+  wait->polling = cancellable != NULL || conn->watched != G_IO_IN;
+  wait->fds[0].fd = conn->fd;
+  wait->n_fds = 1;
+  wait->result = 0;
+  wait->errsv = 0;
+
+  if (!wait->polling)
     {
       if (!set_receive_timeout (conn, deadline, error))
-        return FALSE;
-      rabc_connection_ref (conn);
-      read_available (conn, 0);
-      rabc_connection_unref (conn);
-      return TRUE;
+        {
+          rabc_connection_unref (conn);
+          return FALSE;
+        }
+      wait->wanted = next_read_size (conn, conn->read_budget);
+    }
+  else
+    {
+      wait->fds[0].events = ((conn->watched & G_IO_IN) ? POLLIN : 0) |
+                            ((conn->watched & G_IO_OUT) ? POLLOUT : 0);
+      wait->fds[0].revents = 0;
+      if (g_cancellable_make_pollfd (cancellable, (GPollFD *) &wait->fds[1]))
+        wait->n_fds = 2;
+
+      wait->timeout_ms = -1;
+      if (deadline >= 0)
+        {
+          gint64 remaining = deadline - g_get_monotonic_time ();
+
+          wait->timeout_ms = remaining > 0 ? (int) MIN ((remaining + 999) / 1000, G_MAXINT) : 0;
+        }
     }
 
-  fds[0].fd = conn->fd;
-  fds[0].events = ((conn->watched & G_IO_IN) ? POLLIN : 0) |
-                  ((conn->watched & G_IO_OUT) ? POLLOUT : 0);
-  fds[0].revents = 0;
-  if (g_cancellable_make_pollfd (cancellable, (GPollFD *) &fds[1]))
-    n_fds = 2;
+  conn->waiting = TRUE;
+  return TRUE;
+}
 
-  if (deadline >= 0)
+/*
+ * rabc_connection_wait:
+ *
+ * Blocks in the system call that rabc_connection_wait_begin() chose.  It
+ * reads no state of the connection, so the owner need not hold its lock.
+ */
+void
+rabc_connection_wait (RabcConnectionWait *wait)
+{
+  if (!wait->polling)
     {
-      gint64 remaining = deadline - g_get_monotonic_time ();
-
-      timeout_ms = remaining > 0 ? (int) ((remaining + 999) / 1000) : 0;
+      wait->result = receive (wait->fds[0].fd, wait->buffer,
+                              wait->wanted, 0, &wait->errsv);
+      return;
     }
 
   do
-    n = poll (fds, n_fds, timeout_ms);
-  while (n < 0 && errno == EINTR);
+    wait->result = poll (wait->fds, wait->n_fds, wait->timeout_ms);
+  while (wait->result < 0 && errno == EINTR);
+  wait->errsv = wait->result < 0 ? errno : 0;
+}
 
-  if (n_fds == 2)
-    g_cancellable_release_fd (cancellable);
+/*
+ * rabc_connection_wait_end:
+ *
+ * Handles what the wait found, as rabc_connection_handle_io() does: reads
+ * and delivers every complete message, writes queued output.  If the
+ * connection was closed during the wait, closes its descriptor and does
+ * nothing else.
+ *
+ * Returns: FALSE with @error set on timeout or cancellation; the
+ *   connection itself may have failed either way (its failed callback
+ *   says so)
+ */
+gboolean
+rabc_connection_wait_end (RabcConnectionWait  *wait,
+                          GError             **error)
+{
+  g_autoptr(RabcConnection) conn = g_steal_pointer (&wait->conn);
+  gboolean ok = TRUE;
 
-  if (g_cancellable_set_error_if_cancelled (cancellable, error))
-    return FALSE;
+  conn->waiting = FALSE;
+  if (wait->n_fds == 2)
+    g_cancellable_release_fd (wait->cancellable);
 
-  if (n == 0)
-    return set_timed_out (error);
-
-  if (n > 0 && fds[0].revents != 0)
+  if (conn->closed)
     {
-      GIOCondition condition = 0;
-
-      if (fds[0].revents & POLLIN) condition |= G_IO_IN;
-      if (fds[0].revents & POLLOUT) condition |= G_IO_OUT;
-      if (fds[0].revents & POLLHUP) condition |= G_IO_HUP;
-      if (fds[0].revents & POLLERR) condition |= G_IO_ERR;
-      if (fds[0].revents & POLLNVAL) condition |= G_IO_NVAL;
-      rabc_connection_handle_io (conn, condition);
+      if (conn->fd >= 0)
+        close (conn->fd);
+      conn->fd = -1;
     }
+  else if (!wait->polling)
+    {
+      /* A receive timeout ends the wait with EAGAIN: the caller finds its
+       * deadline passed on the next wait_begin(). */
+      conn->in_io = TRUE;
+      handle_received (conn, wait->buffer, wait->wanted, wait->result, wait->errsv);
+      if (!conn->closed)
+        rabc_connection_flush (conn);
+      conn->in_io = FALSE;
+    }
+  else if (g_cancellable_set_error_if_cancelled (wait->cancellable, error))
+    ok = FALSE;
+  else if (wait->result == 0)
+    ok = set_timed_out (error);
+  else if (wait->result > 0 && wait->fds[0].revents != 0)
+    rabc_connection_handle_io (conn, rabc_socket_condition_from_poll (wait->fds[0].revents));
 
-  return TRUE;
+  return ok;
 }

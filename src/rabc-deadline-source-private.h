@@ -9,9 +9,10 @@
 
 G_BEGIN_DECLS
 
-GSource *rabc_deadline_source_new (const char   *name,
-                                   GSourceFunc   func,
-                                   gpointer      user_data,
-                                   GMainContext *context);
+GSource *rabc_deadline_source_new (const char    *name,
+                                   GSourceFunc    func,
+                                   gpointer       user_data,
+                                   GDestroyNotify notify,
+                                   GMainContext  *context);
 
 G_END_DECLS

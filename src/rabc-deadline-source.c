@@ -32,13 +32,14 @@ static GSourceFuncs deadline_source_funcs = {
 GSource *
 rabc_deadline_source_new (const char   *name,
                           GSourceFunc   func,
-                          gpointer      user_data,
-                          GMainContext *context)
+                          gpointer       user_data,
+                          GDestroyNotify notify,
+                          GMainContext  *context)
 {
   GSource *source = g_source_new (&deadline_source_funcs, sizeof (GSource));
 
   g_source_set_static_name (source, name);
-  g_source_set_callback (source, func, user_data, NULL);
+  g_source_set_callback (source, func, user_data, notify);
   g_source_attach (source, context);
   return source;
 }

@@ -706,18 +706,6 @@ update_limits (RabcServer *self)
 
 /* --- the loop ----------------------------------------------------------- */
 
-static GIOCondition
-condition_from_epoll (guint32 events)
-{
-  GIOCondition condition = 0;
-
-  if (events & EPOLLIN) condition |= G_IO_IN;
-  if (events & EPOLLOUT) condition |= G_IO_OUT;
-  if (events & EPOLLHUP) condition |= G_IO_HUP;
-  if (events & EPOLLERR) condition |= G_IO_ERR;
-  return condition;
-}
-
 static gboolean
 on_epoll (GIOCondition condition,
           gpointer     user_data)
@@ -748,7 +736,7 @@ on_epoll (GIOCondition condition,
       if (client == NULL)
         accept_clients (self);
       else
-        client_handle_io (self, client, condition_from_epoll (events[i].events), share, now);
+        client_handle_io (self, client, rabc_socket_condition_from_poll (events[i].events), share, now);
     }
 
   if (--self->dispatch_depth == 0)
@@ -1263,9 +1251,9 @@ serve (RabcServer *self,
   g_source_set_callback (self->epoll_source, (GSourceFunc) (void (*) (void)) on_epoll, self, NULL);
   g_source_attach (self->epoll_source, self->context);
   self->stall_source = rabc_deadline_source_new ("[rabc] frame timeout", on_stall_timer,
-                                                 self, self->context);
+                                                 self, NULL, self->context);
   self->log_source = rabc_deadline_source_new ("[rabc] log summary", on_log_summary,
-                                               self, self->context);
+                                               self, NULL, self->context);
   update_limits (self);
 
   g_debug ("listening on %s", self->socket_path);

@@ -30,6 +30,7 @@ char           *rabc_socket_check_listener      (int                        fd,
 gboolean        rabc_socket_get_peer            (int                        fd,
                                                  pid_t                     *pid,
                                                  uid_t                     *uid);
+GIOCondition    rabc_socket_condition_from_poll (guint                      revents);
 int             rabc_socket_accept              (int                        listen_fd,
                                                  GError                   **error);
 

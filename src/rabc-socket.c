@@ -8,7 +8,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -94,8 +96,8 @@ connect_address (int                       fd,
  * Connects a socket to @path without waiting.  A listener whose backlog is
  * full answers EAGAIN: that is reported as G_IO_ERROR_WOULD_BLOCK, for the
  * caller to retry.  The connected socket is left in blocking mode for
- * rabc_connection_iterate_sync(); every other read and write of a
- * connection passes MSG_DONTWAIT.
+ * rabc_connection_wait(); every other read and write of a connection
+ * passes MSG_DONTWAIT.
  *
  * Returns: the descriptor, or -1 with @error set
  */
@@ -360,3 +362,26 @@ rabc_socket_accept (int      listen_fd,
     }
 }
 
+
+/*
+ * rabc_socket_condition_from_poll:
+ * @revents: what poll(2) or epoll_wait(2) reported for a descriptor
+ *
+ * Returns: the same as a GIOCondition
+ */
+GIOCondition
+rabc_socket_condition_from_poll (guint revents)
+{
+  GIOCondition condition = 0;
+
+  /* epoll(7) uses poll(2)'s values for these. */
+  G_STATIC_ASSERT (EPOLLIN == POLLIN && EPOLLOUT == POLLOUT &&
+                   EPOLLHUP == POLLHUP && EPOLLERR == POLLERR);
+
+  if (revents & POLLIN) condition |= G_IO_IN;
+  if (revents & POLLOUT) condition |= G_IO_OUT;
+  if (revents & POLLHUP) condition |= G_IO_HUP;
+  if (revents & POLLERR) condition |= G_IO_ERR;
+  if (revents & POLLNVAL) condition |= G_IO_NVAL;
+  return condition;
+}

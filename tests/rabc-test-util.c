@@ -337,6 +337,40 @@ rabc_test_read_frame (int fd)
   return text;
 }
 
+GBytes *
+rabc_test_read_frame_bytes (int fd)
+{
+  guint64 len;
+  char *data;
+
+  if (!read_exactly (fd, &len, sizeof len))
+    return NULL;
+  g_assert_cmpuint (len, <, 16 * 1024 * 1024);
+  data = g_malloc (len + 1);
+  if (!read_exactly (fd, data, len))
+    {
+      g_free (data);
+      return NULL;
+    }
+  return g_bytes_new_take (data, len);
+}
+
+void
+rabc_test_echo_peer (int      fd,
+                     gpointer user_data)
+{
+  GBytes *frame;
+
+  while ((frame = rabc_test_read_frame_bytes (fd)) != NULL)
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (frame, &len);
+
+      rabc_test_write_frame (fd, data, len);
+      g_bytes_unref (frame);
+    }
+}
+
 gboolean
 rabc_test_read_until_eof (int   fd,
                           guint timeout_ms)

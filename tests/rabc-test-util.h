@@ -50,6 +50,10 @@ RabcTestPeer *rabc_test_peer_new       (const char       *socket_path,
                                         RabcTestPeerFunc  func,
                                         gpointer          user_data);
 void          rabc_test_peer_free      (RabcTestPeer     *peer);
+/* A peer that answers every message with itself, byte for byte, until
+ * the client hangs up. */
+void          rabc_test_echo_peer      (int               fd,
+                                        gpointer          user_data);
 /* A peer that reads and never answers, until the client hangs up. */
 void          rabc_test_silent_peer    (int               fd,
                                         gpointer          user_data);
@@ -62,8 +66,9 @@ void       rabc_test_write_all          (int            fd,
 void       rabc_test_write_frame        (int            fd,
                                          const char    *text,
                                          gsize          len);
-/* Returns NULL at end of stream. */
+/* Return NULL at end of stream. */
 char      *rabc_test_read_frame         (int            fd);
+GBytes    *rabc_test_read_frame_bytes   (int            fd);
 /* Reads until end of stream; returns FALSE if that takes over @timeout_ms. */
 gboolean   rabc_test_read_until_eof     (int            fd,
                                          guint          timeout_ms);
