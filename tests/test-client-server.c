@@ -1914,17 +1914,30 @@ on_send_done_close (GObject      *source,
   rabc_client_close (data->client);
 }
 
+/* Reads three messages, answers the first and nothing more. */
+static void
+answer_first_peer (int      fd,
+                   gpointer user_data)
+{
+  g_autofree char *first = rabc_test_read_frame (fd);
+
+  for (guint i = 0; i < 2; i++)
+    g_free (rabc_test_read_frame (fd));
+  rabc_test_write_frame (fd, first, strlen (first));
+  rabc_test_read_until_eof (fd, 30000);
+}
+
 static void
 test_close_from_callback (Fixture       *fixture,
                           gconstpointer  data)
 {
   static const guint batches[] = { 3, 0 };
-  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, batch_echo_peer, (gpointer) batches);
-  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, answer_first_peer, NULL);
+  RabcClient *client = connect_client (fixture->path, 0);
   CloseFromCallback close_data = { client };
 
-  /* All three replies come in one read, before the first callback, which
-   * closes the client: the other two are not delivered after that. */
+  /* The first callback closes the client while the other two requests
+   * await their replies: they fail. */
   rabc_client_send_async (client, "first", NULL, on_send_done_close, &close_data);
   rabc_client_send_async (client, "second", NULL, on_send_done, &close_data.requests[1]);
   rabc_client_send_async (client, "third", NULL, on_send_done, &close_data.requests[2]);
@@ -1936,8 +1949,271 @@ test_close_from_callback (Fixture       *fixture,
   g_assert_error (close_data.requests[2].error, RABC_ERROR, RABC_ERROR_CLOSED);
   for (guint i = 0; i < 3; i++)
     request_clear (&close_data.requests[i]);
-
+  g_object_unref (client);
   rabc_test_peer_free (peer);
+
+  /* All three replies come in one read, before the first callback closes
+   * the client: a request whose reply was read is answered, close or not. */
+  peer = rabc_test_peer_new (fixture->path, batch_echo_peer, (gpointer) batches);
+  client = close_data.client = connect_client (fixture->path, 0);
+  rabc_client_send_async (client, "first", NULL, on_send_done_close, &close_data);
+  rabc_client_send_async (client, "second", NULL, on_send_done, &close_data.requests[1]);
+  rabc_client_send_async (client, "third", NULL, on_send_done, &close_data.requests[2]);
+
+  for (guint i = 0; i < 3; i++)
+    rabc_test_wait_for (&close_data.requests[i].done, 5000);
+  g_assert_cmpstr (close_data.requests[0].reply, ==, "first");
+  g_assert_cmpstr (close_data.requests[1].reply, ==, "second");
+  g_assert_cmpstr (close_data.requests[2].reply, ==, "third");
+  g_assert_false (rabc_client_get_connected (client));
+  for (guint i = 0; i < 3; i++)
+    request_clear (&close_data.requests[i]);
+  g_object_unref (client);
+  rabc_test_peer_free (peer);
+}
+
+/* A send_async callback that runs a nested main loop until a second
+ * request is answered. */
+typedef struct {
+  Request  first;
+  Request  nested;
+} NestedLoop;
+
+static void
+on_send_done_nested_loop (GObject      *source,
+                          GAsyncResult *result,
+                          gpointer      user_data)
+{
+  NestedLoop *data = user_data;
+
+  on_send_done (source, result, &data->first);
+  rabc_client_send_async (RABC_CLIENT (source), "nested", NULL, on_send_done, &data->nested);
+  rabc_test_wait_for (&data->nested.done, 5000);
+}
+
+static void
+test_nested_loop_in_callback (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, rabc_test_echo_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  NestedLoop nested = { { 0 } };
+
+  rabc_client_send_async (client, "first", NULL, on_send_done_nested_loop, &nested);
+  rabc_test_wait_for (&nested.first.done, 5000);
+  g_assert_cmpstr (nested.first.reply, ==, "first");
+  g_assert_no_error (nested.nested.error);
+  g_assert_cmpstr (nested.nested.reply, ==, "nested");
+  request_clear (&nested.first);
+  request_clear (&nested.nested);
+
+  rabc_client_close (client);
+  rabc_test_peer_free (peer);
+}
+
+static void
+test_null_ping_message (Fixture       *fixture,
+                        gconstpointer  data)
+{
+  RabcServer *server = start_server (fixture->path);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RabcClient) client = NULL;
+  g_autofree char *message = NULL;
+  ClientEvents events = { 0 };
+
+  /* NULL means the default, at construction and later. */
+  client = g_initable_new (RABC_TYPE_CLIENT, NULL, &error,
+                           "socket-path", fixture->path,
+                           "ping-message", NULL,
+                           "ping-interval", 1,
+                           NULL);
+  g_assert_no_error (error);
+  g_assert_cmpstr (rabc_client_get_ping_message (client), ==, "ping");
+  rabc_client_set_ping_message (client, "other");
+  rabc_client_set_ping_message (client, NULL);
+  message = rabc_client_dup_ping_message (client);
+  g_assert_cmpstr (message, ==, "ping");
+
+  /* And pings go out with it. */
+  watch_client (client, &events);
+  while (events.n_replies < 2)
+    g_main_context_iteration (NULL, TRUE);
+
+  rabc_client_close (client);
+  events_clear (&events);
+  g_object_unref (server);
+}
+
+static void
+test_send_bytes (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  static const char text[] = "a\0b\0";
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, rabc_test_echo_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  g_autoptr(GBytes) message = g_bytes_new_static (text, sizeof text - 1);
+  g_autoptr(GBytes) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text_reply = NULL;
+  GAsyncResult *result = NULL;
+
+  /* U+0000 goes through whole, both ways. */
+  reply = rabc_client_send_bytes_sync (client, message, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (reply, message));
+  g_clear_pointer (&reply, g_bytes_unref);
+
+  rabc_client_send_bytes_async (client, message, NULL, rabc_test_store_result, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  reply = rabc_client_send_bytes_finish (client, result, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_bytes_equal (reply, message));
+  g_clear_object (&result);
+
+  /* The text API on the same connection, after them. */
+  text_reply = rabc_client_send_sync (client, "fine", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (text_reply, ==, "fine");
+
+  /* Invalid UTF-8 is refused before anything is sent. */
+  {
+    g_autoptr(GBytes) invalid = g_bytes_new_static ("\xff", 1);
+    g_autoptr(GBytes) none = rabc_client_send_bytes_sync (client, invalid, NULL, &error);
+
+    g_assert_null (none);
+    g_assert_nonnull (error);
+    g_clear_error (&error);
+  }
+
+  rabc_client_close (client);
+  rabc_test_peer_free (peer);
+}
+
+/* A listener that never accepts, with its backlog full: connecting to it
+ * fails with EAGAIN until connections are accepted. */
+typedef struct {
+  int     listen_fd;
+  GArray *queued;
+} FullBacklog;
+
+static void
+full_backlog_init (FullBacklog *backlog,
+                   const char  *path)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+  g_strlcpy (addr.sun_path, path, sizeof addr.sun_path);
+  backlog->listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  g_assert_cmpint (bind (backlog->listen_fd, (struct sockaddr *) &addr, sizeof addr), ==, 0);
+  g_assert_cmpint (listen (backlog->listen_fd, 0), ==, 0);
+  backlog->queued = g_array_new (FALSE, FALSE, sizeof (int));
+
+  for (;;)
+    {
+      int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+      if (connect (fd, (struct sockaddr *) &addr, sizeof addr) < 0)
+        {
+          g_assert_cmpint (errno, ==, EAGAIN);
+          close (fd);
+          break;
+        }
+      g_array_append_val (backlog->queued, fd);
+    }
+}
+
+/* Accepts and closes what is queued, making room for one more. */
+static void
+full_backlog_drain (FullBacklog *backlog)
+{
+  for (guint i = 0; i < backlog->queued->len; i++)
+    {
+      close (accept (backlog->listen_fd, NULL, NULL));
+      close (g_array_index (backlog->queued, int, i));
+    }
+  g_array_set_size (backlog->queued, 0);
+}
+
+static void
+full_backlog_clear (FullBacklog *backlog,
+                    const char  *path)
+{
+  full_backlog_drain (backlog);
+  g_array_unref (backlog->queued);
+  close (backlog->listen_fd);
+  unlink (path);
+}
+
+static gpointer
+init_in_thread (gpointer client)
+{
+  GError *error = NULL;
+
+  if (!g_initable_init (client, NULL, &error))
+    return error;
+  /* Done means connected. */
+  g_assert_true (rabc_client_get_connected (client));
+  return NULL;
+}
+
+static void
+test_init_contract (Fixture       *fixture,
+                    gconstpointer  data)
+{
+  FullBacklog backlog;
+  g_autoptr(RabcClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  GThread *thread;
+  GError *thread_error;
+
+  /* A backlog that stays full past :timeout is a timeout, sync or not. */
+  full_backlog_init (&backlog, fixture->path);
+  client = g_object_new (RABC_TYPE_CLIENT, "socket-path", fixture->path, "timeout", 50, NULL);
+  g_assert_false (g_initable_init (G_INITABLE (client), NULL, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_TIMED_OUT);
+  g_clear_error (&error);
+  g_clear_object (&client);
+
+  client = g_object_new (RABC_TYPE_CLIENT, "socket-path", fixture->path, "timeout", 50, NULL);
+  g_async_initable_init_async (G_ASYNC_INITABLE (client), G_PRIORITY_DEFAULT, NULL,
+                               rabc_test_store_result, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (g_async_initable_init_finish (G_ASYNC_INITABLE (client), result, &error));
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_TIMED_OUT);
+  g_clear_error (&error);
+  g_clear_object (&result);
+  g_clear_object (&client);
+
+  /* While init_async retries, an init in another thread waits for a
+   * connection too, and both end with the same outcome. */
+  client = g_object_new (RABC_TYPE_CLIENT, "socket-path", fixture->path, "timeout", 0, NULL);
+  g_async_initable_init_async (G_ASYNC_INITABLE (client), G_PRIORITY_DEFAULT, NULL,
+                               rabc_test_store_result, &result);
+  thread = g_thread_new ("rabc-test-init", init_in_thread, client);
+  /* Both have tried and failed once: 50 ms is five retries. */
+  wait_for_timers_armed_before (50);
+  g_assert_null (result);
+  g_assert_false (rabc_client_get_connected (client));
+
+  full_backlog_drain (&backlog);
+  thread_error = g_thread_join (thread);
+  g_assert_no_error (thread_error);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_true (g_async_initable_init_finish (G_ASYNC_INITABLE (client), result, &error));
+  g_assert_no_error (error);
+  g_assert_true (rabc_client_get_connected (client));
+  g_clear_object (&result);
+
+  /* A later init returns the outcome, connecting nothing more. */
+  g_assert_true (g_initable_init (G_INITABLE (client), NULL, &error));
+  g_assert_no_error (error);
+
+  rabc_client_close (client);
+  full_backlog_clear (&backlog, fixture->path);
 }
 
 int
@@ -1990,6 +2266,10 @@ main (int   argc,
   ADD ("/rabc/client/auto-reconnect", test_auto_reconnect);
   ADD ("/rabc/client/sync-from-callbacks", test_sync_from_callbacks);
   ADD ("/rabc/client/close-from-callback", test_close_from_callback);
+  ADD ("/rabc/client/nested-loop-in-callback", test_nested_loop_in_callback);
+  ADD ("/rabc/client/null-ping-message", test_null_ping_message);
+  ADD ("/rabc/client/send-bytes", test_send_bytes);
+  ADD ("/rabc/client/init-contract", test_init_contract);
   ADD ("/rabc/server/allowed-uids", test_server_allowed_uids);
   ADD ("/rabc/server/stop-answers-owed", test_server_stop_answers_owed);
 
