@@ -2333,8 +2333,9 @@ rabc_client_send_bytes_finish (RabcClient    *self,
  * rabc_client_close:
  * @self: a [class@Rabc.Client]
  *
- * Closes the connection. Pending requests fail with %RABC_ERROR_CLOSED,
- * a thread blocked in [method@Rabc.Client.send_sync] included, and
+ * Closes the connection. Requests still awaiting their replies fail with
+ * %RABC_ERROR_CLOSED, a thread blocked in [method@Rabc.Client.send_sync]
+ * included (a request whose reply was read already keeps it), and
  * [signal@Rabc.Client::closed] is emitted with a `NULL` error. A client
  * waiting to reconnect stops waiting. Closing a closed client does nothing.
  */
