@@ -55,7 +55,7 @@
  *   [signal@GObject.Object::notify] are emitted in the client's context:
  *   by the thread running it, or, when no thread runs it, by the thread
  *   that caused them, holding the context meanwhile (as
- *   [func@GLib.MainContext.invoke] does).
+ *   [method@GLib.MainContext.invoke] does).
  * - The callback of [method@Rabc.Client.send_async] runs in the
  *   thread-default main context of the thread that called it.
  * - [method@Rabc.Client.send_sync] blocks only its own thread. The thread
