@@ -398,3 +398,15 @@ def send_sync_or_async(loop, client, message, mode):
     error = send_async_and_wait(loop, client, message)
     assert isinstance(error, GLib.Error), error
     return error
+
+
+@pytest.fixture
+def echo_server(sock_dir):
+    """A RawServer that answers every frame with its own bytes, each
+    connection in a thread of its own.  At the end it closes its listener
+    and connections, and every one of its threads must have ended."""
+    server = RawServer(str(sock_dir / 'echo.sock'), echo_handler)
+    yield server
+    server.close()
+    alive = [thread.name for thread in [server.thread, *server.threads] if thread.is_alive()]
+    assert not alive, f'the echo server\'s threads did not end: {alive}'
