@@ -113,6 +113,24 @@ client = Rabc.Client.new_sync(sys.argv[1], None)
 assert client.send_sync("ping", None) == "pong"
 print("ok: Python imports the installed typelib:", gi.Repository.get_default().get_typelib_path("Rabc"))
 PY
+# The overrides, where PyGObject looks for them.
+overrides=$(find "$dest" -path '*/gi/overrides/Rabc.py' | head -n 1)
+[ -n "$overrides" ] || fail "missing gi/overrides/Rabc.py"
+echo "ok: ${overrides#"$dest"}"
+PYTHONPATH=${overrides%/gi/overrides/Rabc.py} /usr/bin/python3 - "$socket" <<'PY' || fail "the installed overrides do not load"
+import sys
+import gi
+gi.require_version("Rabc", "1.0")
+from gi.repository import Rabc
+assert Rabc.Client.__module__ == "gi.overrides.Rabc", Rabc.Client.__module__
+client = Rabc.Client.new_sync(sys.argv[1], None)
+try:
+    client.send_sync("a\0b")
+except ValueError:
+    print("ok: the installed overrides refuse text holding U+0000")
+else:
+    raise AssertionError("send_sync cut a message at U+0000")
+PY
 python_typelib=$(/usr/bin/python3 -c 'import gi; gi.require_version("Rabc", "1.0"); from gi.repository import Rabc; print(gi.Repository.get_default().get_typelib_path("Rabc"))')
 [ "$python_typelib" = "$lib/girepository-1.0/Rabc-1.0.typelib" ] || fail "Python loaded $python_typelib"
 

@@ -1,0 +1,79 @@
+# test_overrides.py: the PyGObject overrides of gi/overrides/Rabc.py
+#
+# SPDX-License-Identifier: MIT
+
+import gi
+import pytest
+
+gi.require_version("Rabc", "1.0")
+from gi.repository import GLib, Rabc  # noqa: E402
+
+from conftest import Daemon, Loop  # noqa: E402
+
+
+def test_overrides_are_loaded():
+    assert Rabc.Client.__module__ == "gi.overrides.Rabc"
+    assert Rabc.Server.__module__ == "gi.overrides.Rabc"
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    daemon = Daemon(str(tmp_path / "rabc.sock"))
+    daemon.wait_ready()
+    yield daemon
+    daemon.stop()
+
+
+def test_send_sync_refuses_nul_and_keeps_working(daemon):
+    client = Rabc.Client.new_sync(daemon.path, None)
+    # PyGObject would cut the str at U+0000: refused, not truncated.
+    with pytest.raises(ValueError, match="U\\+0000"):
+        client.send_sync("a\0b", None)
+    # The cancellable may be left out; nothing was sent, so replies match.
+    assert client.send_sync("ping") == "pong"
+    reply = client.send_bytes_sync(GLib.Bytes.new(b"a\0b"), None)
+    assert reply.get_data() == b"pong"
+    client.close()
+
+
+def test_send_async_refuses_nul(daemon):
+    client = Rabc.Client.new_sync(daemon.path, None)
+    loop = Loop()
+    results = []
+
+    with pytest.raises(ValueError):
+        client.send_async("a\0b", None, lambda *args: results.append(args))
+
+    def on_done(source, result):
+        results.append(source.send_finish(result))
+        loop.quit()
+
+    client.send_async("ping", None, on_done)
+    loop.run()
+    assert results == ["pong"]
+    client.close()
+
+
+def test_ping_message_refuses_nul(daemon):
+    with pytest.raises(ValueError):
+        Rabc.Client(socket_path=daemon.path, ping_message="a\0b")
+    client = Rabc.Client.new_sync(daemon.path, None)
+    with pytest.raises(ValueError):
+        client.set_ping_message("a\0b")
+    with pytest.raises(ValueError):
+        client.set_property("ping-message", "a\0b")
+    assert client.get_ping_message() == "ping"
+    client.set_ping_message("hello")
+    assert client.dup_ping_message() == "hello"
+    client.close()
+
+
+def test_server_reply_refuses_nul(tmp_path):
+    with pytest.raises(ValueError):
+        Rabc.Server(socket_path=str(tmp_path / "rabc.sock"), reply="a\0b")
+    server = Rabc.Server(socket_path=str(tmp_path / "rabc.sock"))
+    with pytest.raises(ValueError):
+        server.set_reply("a\0b")
+    with pytest.raises(ValueError):
+        server.set_property("reply", "a\0b")
+    assert server.get_reply() == "pong"
