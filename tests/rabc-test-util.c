@@ -319,40 +319,43 @@ read_exactly (int    fd,
   return TRUE;
 }
 
+/* One frame's payload, NUL-terminated, and its length in *@len; NULL at
+ * end of stream. */
+static char *
+read_frame_data (int    fd,
+                 gsize *len)
+{
+  guint64 header;
+  char *data;
+
+  if (!read_exactly (fd, &header, sizeof header))
+    return NULL;
+  g_assert_cmpuint (header, <, 16 * 1024 * 1024);
+  data = g_malloc0 (header + 1);
+  if (!read_exactly (fd, data, header))
+    {
+      g_free (data);
+      return NULL;
+    }
+  *len = header;
+  return data;
+}
+
 char *
 rabc_test_read_frame (int fd)
 {
-  guint64 len;
-  char *text;
+  gsize len;
 
-  if (!read_exactly (fd, &len, sizeof len))
-    return NULL;
-  g_assert_cmpuint (len, <, 16 * 1024 * 1024);
-  text = g_malloc0 (len + 1);
-  if (!read_exactly (fd, text, len))
-    {
-      g_free (text);
-      return NULL;
-    }
-  return text;
+  return read_frame_data (fd, &len);
 }
 
 GBytes *
 rabc_test_read_frame_bytes (int fd)
 {
-  guint64 len;
-  char *data;
+  gsize len;
+  char *data = read_frame_data (fd, &len);
 
-  if (!read_exactly (fd, &len, sizeof len))
-    return NULL;
-  g_assert_cmpuint (len, <, 16 * 1024 * 1024);
-  data = g_malloc (len + 1);
-  if (!read_exactly (fd, data, len))
-    {
-      g_free (data);
-      return NULL;
-    }
-  return g_bytes_new_take (data, len);
+  return data != NULL ? g_bytes_new_take (data, len) : NULL;
 }
 
 void

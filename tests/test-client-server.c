@@ -1914,6 +1914,21 @@ on_send_done_close (GObject      *source,
   rabc_client_close (data->client);
 }
 
+/* Sends three requests, the first of which closes the client from its
+ * callback, and waits for the three outcomes. */
+static void
+send_three_and_close_from_first (CloseFromCallback *close_data)
+{
+  rabc_client_send_async (close_data->client, "first", NULL, on_send_done_close, close_data);
+  rabc_client_send_async (close_data->client, "second", NULL, on_send_done,
+                          &close_data->requests[1]);
+  rabc_client_send_async (close_data->client, "third", NULL, on_send_done,
+                          &close_data->requests[2]);
+
+  for (guint i = 0; i < 3; i++)
+    rabc_test_wait_for (&close_data->requests[i].done, 5000);
+}
+
 /* Reads three messages, answers the first and nothing more. */
 static void
 answer_first_peer (int      fd,
@@ -1938,12 +1953,7 @@ test_close_from_callback (Fixture       *fixture,
 
   /* The first callback closes the client while the other two requests
    * await their replies: they fail. */
-  rabc_client_send_async (client, "first", NULL, on_send_done_close, &close_data);
-  rabc_client_send_async (client, "second", NULL, on_send_done, &close_data.requests[1]);
-  rabc_client_send_async (client, "third", NULL, on_send_done, &close_data.requests[2]);
-
-  for (guint i = 0; i < 3; i++)
-    rabc_test_wait_for (&close_data.requests[i].done, 5000);
+  send_three_and_close_from_first (&close_data);
   g_assert_cmpstr (close_data.requests[0].reply, ==, "first");
   g_assert_error (close_data.requests[1].error, RABC_ERROR, RABC_ERROR_CLOSED);
   g_assert_error (close_data.requests[2].error, RABC_ERROR, RABC_ERROR_CLOSED);
@@ -1956,12 +1966,7 @@ test_close_from_callback (Fixture       *fixture,
    * the client: a request whose reply was read is answered, close or not. */
   peer = rabc_test_peer_new (fixture->path, batch_echo_peer, (gpointer) batches);
   client = close_data.client = connect_client (fixture->path, 0);
-  rabc_client_send_async (client, "first", NULL, on_send_done_close, &close_data);
-  rabc_client_send_async (client, "second", NULL, on_send_done, &close_data.requests[1]);
-  rabc_client_send_async (client, "third", NULL, on_send_done, &close_data.requests[2]);
-
-  for (guint i = 0; i < 3; i++)
-    rabc_test_wait_for (&close_data.requests[i].done, 5000);
+  send_three_and_close_from_first (&close_data);
   g_assert_cmpstr (close_data.requests[0].reply, ==, "first");
   g_assert_cmpstr (close_data.requests[1].reply, ==, "second");
   g_assert_cmpstr (close_data.requests[2].reply, ==, "third");
