@@ -9,10 +9,11 @@
 
 G_BEGIN_DECLS
 
-/* GLib's mutexes and conditions are built on futexes, which
- * ThreadSanitizer cannot see through: in a -fsanitize=thread build these
- * wrappers tell it that each unlock happens before the next lock, so that
- * what the lock guards is checked, not reported. */
+/* GLib builds its mutexes and conditions on futexes, which ThreadSanitizer
+ * cannot see through.  In a -fsanitize=thread build these wrappers
+ * describe each lock and unlock to it, so that it checks what a lock
+ * guards (and the order locks are taken in) instead of reporting every
+ * access; without TSan they are the plain GLib calls. */
 #if defined(__SANITIZE_THREAD__)
 # define RABC_TSAN 1
 #elif defined(__has_feature)
@@ -22,44 +23,60 @@ G_BEGIN_DECLS
 #endif
 
 #ifdef RABC_TSAN
-void __tsan_acquire (void *addr);
-void __tsan_release (void *addr);
-# define rabc_tsan_acquire(addr) __tsan_acquire (addr)
-# define rabc_tsan_release(addr) __tsan_release (addr)
+# include <sanitizer/tsan_interface.h>
+# define rabc_tsan(call) call
 #else
-# define rabc_tsan_acquire(addr) ((void) 0)
-# define rabc_tsan_release(addr) ((void) 0)
+# define rabc_tsan(call) ((void) 0)
 #endif
 
-typedef GMutex RabcMutex;
-typedef GCond RabcCond;
+typedef struct {
+  GMutex mutex;
+} RabcMutex;
 
-#define rabc_mutex_init(mutex) g_mutex_init (mutex)
-#define rabc_mutex_clear(mutex) g_mutex_clear (mutex)
-#define rabc_cond_init(cond) g_cond_init (cond)
-#define rabc_cond_clear(cond) g_cond_clear (cond)
+static inline void
+rabc_mutex_init (RabcMutex *mutex)
+{
+  g_mutex_init (&mutex->mutex);
+  rabc_tsan (__tsan_mutex_create (mutex, 0));
+}
+
+static inline void
+rabc_mutex_clear (RabcMutex *mutex)
+{
+  rabc_tsan (__tsan_mutex_destroy (mutex, 0));
+  g_mutex_clear (&mutex->mutex);
+}
 
 static inline void
 rabc_mutex_lock (RabcMutex *mutex)
 {
-  g_mutex_lock (mutex);
-  rabc_tsan_acquire (mutex);
+  rabc_tsan (__tsan_mutex_pre_lock (mutex, 0));
+  g_mutex_lock (&mutex->mutex);
+  rabc_tsan (__tsan_mutex_post_lock (mutex, 0, 0));
 }
 
 static inline void
 rabc_mutex_unlock (RabcMutex *mutex)
 {
-  rabc_tsan_release (mutex);
-  g_mutex_unlock (mutex);
+  rabc_tsan (__tsan_mutex_pre_unlock (mutex, 0));
+  g_mutex_unlock (&mutex->mutex);
+  rabc_tsan (__tsan_mutex_post_unlock (mutex, 0));
 }
 
+typedef GCond RabcCond;
+
+#define rabc_cond_init(cond) g_cond_init (cond)
+#define rabc_cond_clear(cond) g_cond_clear (cond)
+#define rabc_cond_broadcast(cond) g_cond_broadcast (cond)
+
+/* A wait unlocks and locks again inside GLib. */
 static inline void
 rabc_cond_wait (RabcCond  *cond,
                 RabcMutex *mutex)
 {
-  rabc_tsan_release (mutex);
-  g_cond_wait (cond, mutex);
-  rabc_tsan_acquire (mutex);
+  rabc_tsan ((__tsan_mutex_pre_unlock (mutex, 0), __tsan_mutex_post_unlock (mutex, 0)));
+  g_cond_wait (cond, &mutex->mutex);
+  rabc_tsan ((__tsan_mutex_pre_lock (mutex, 0), __tsan_mutex_post_lock (mutex, 0, 0)));
 }
 
 static inline gboolean
@@ -69,16 +86,10 @@ rabc_cond_wait_until (RabcCond  *cond,
 {
   gboolean signalled;
 
-  rabc_tsan_release (mutex);
-  signalled = g_cond_wait_until (cond, mutex, end_time);
-  rabc_tsan_acquire (mutex);
+  rabc_tsan ((__tsan_mutex_pre_unlock (mutex, 0), __tsan_mutex_post_unlock (mutex, 0)));
+  signalled = g_cond_wait_until (cond, &mutex->mutex, end_time);
+  rabc_tsan ((__tsan_mutex_pre_lock (mutex, 0), __tsan_mutex_post_lock (mutex, 0, 0)));
   return signalled;
-}
-
-static inline void
-rabc_cond_broadcast (RabcCond *cond)
-{
-  g_cond_broadcast (cond);
 }
 
 G_END_DECLS

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "rabc-lock-private.h"
 #include "rabc-test-util.h"
 
 char *
@@ -125,7 +126,7 @@ struct _RabcTestServerThread {
   GThread      *thread;
   GMainContext *context;
   GMainLoop    *loop;
-  GMutex        mutex;
+  RabcMutex     mutex;
   GCond         cond;
   gboolean      ready;
 };
@@ -143,10 +144,10 @@ server_thread_main (gpointer user_data)
   rabc_server_start (server, &error);
   g_assert_no_error (error);
 
-  g_mutex_lock (&self->mutex);
+  rabc_mutex_lock (&self->mutex);
   self->ready = TRUE;
   g_cond_signal (&self->cond);
-  g_mutex_unlock (&self->mutex);
+  rabc_mutex_unlock (&self->mutex);
 
   g_main_loop_run (self->loop);
 
@@ -163,14 +164,14 @@ rabc_test_server_thread_new (const char *socket_path)
   self->socket_path = g_strdup (socket_path);
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
-  g_mutex_init (&self->mutex);
+  rabc_mutex_init (&self->mutex);
   g_cond_init (&self->cond);
   self->thread = g_thread_new ("rabc-test-server", server_thread_main, self);
 
-  g_mutex_lock (&self->mutex);
+  rabc_mutex_lock (&self->mutex);
   while (!self->ready)
-    g_cond_wait (&self->cond, &self->mutex);
-  g_mutex_unlock (&self->mutex);
+    rabc_cond_wait (&self->cond, &self->mutex);
+  rabc_mutex_unlock (&self->mutex);
 
   return self;
 }
@@ -189,7 +190,7 @@ rabc_test_server_thread_free (RabcTestServerThread *self)
   g_thread_join (self->thread);
   g_main_loop_unref (self->loop);
   g_main_context_unref (self->context);
-  g_mutex_clear (&self->mutex);
+  rabc_mutex_clear (&self->mutex);
   g_cond_clear (&self->cond);
   g_free (self->socket_path);
   g_free (self);
