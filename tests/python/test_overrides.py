@@ -62,7 +62,16 @@ def test_ping_message_refuses_nul(daemon):
         client.set_ping_message("a\0b")
     with pytest.raises(ValueError):
         client.set_property("ping-message", "a\0b")
+    with pytest.raises(ValueError):
+        client.props.ping_message = "a\0b"
+    with pytest.raises(ValueError):
+        client.set_properties(ping_message="a\0b")
     assert client.get_ping_message() == "ping"
+    assert client.props.ping_message == "ping"
+    client.props.ping_message = "other"
+    assert client.props.ping_message == "other"
+    # The class still lists its parameter specs.
+    assert Rabc.Client.props.ping_message.default_value == "ping"
     client.set_ping_message("hello")
     assert client.dup_ping_message() == "hello"
     client.close()
@@ -76,4 +85,6 @@ def test_server_reply_refuses_nul(tmp_path):
         server.set_reply("a\0b")
     with pytest.raises(ValueError):
         server.set_property("reply", "a\0b")
+    with pytest.raises(ValueError):
+        server.props.reply = "a\0b"
     assert server.get_reply() == "pong"

@@ -8,6 +8,8 @@
 # Client.send_bytes_sync() and Client.send_bytes_async(), carries it whole.
 # Every generated method stays as it is.
 
+import inspect
+
 from ..module import get_introspection_module
 from ..overrides import override
 
@@ -30,11 +32,65 @@ def _check_properties(kwargs, names):
                 _check_text(kwargs[key], f"the {name} property")
 
 
-class Client(Rabc.Client):
-    def __init__(self, **kwargs):
-        _check_properties(kwargs, ("ping-message",))
-        super().__init__(**kwargs)
+class _CheckedProps:
+    """obj.props, refusing text that a C string would cut."""
 
+    def __init__(self, props, names):
+        object.__setattr__(self, "_props", props)
+        object.__setattr__(self, "_names", names)
+
+    def __getattr__(self, name):
+        return getattr(self._props, name)
+
+    def __setattr__(self, name, value):
+        _check_properties({name: value}, self._names)
+        setattr(self._props, name, value)
+
+    def __dir__(self):
+        return dir(self._props)
+
+
+class _CheckedPropsDescriptor:
+    """Gives instances checked props; the class keeps its parameter specs."""
+
+    def __init__(self, descriptor, names):
+        self._descriptor = descriptor
+        self._names = names
+
+    def __get__(self, obj, cls=None):
+        props = self._descriptor.__get__(obj, cls)
+        return props if obj is None else _CheckedProps(props, self._names)
+
+
+def _text_properties(*names):
+    """Adds the checks for the string properties @names to a class."""
+
+    def decorate(cls):
+        init = cls.__init__
+
+        def __init__(self, **kwargs):
+            _check_properties(kwargs, names)
+            init(self, **kwargs)
+
+        def set_property(self, name, value):
+            _check_properties({name: value}, names)
+            return super(cls, self).set_property(name, value)
+
+        def set_properties(self, **kwargs):
+            _check_properties(kwargs, names)
+            return super(cls, self).set_properties(**kwargs)
+
+        cls.__init__ = __init__
+        cls.set_property = set_property
+        cls.set_properties = set_properties
+        cls.props = _CheckedPropsDescriptor(inspect.getattr_static(cls, "props"), names)
+        return cls
+
+    return decorate
+
+
+@_text_properties("ping-message")
+class Client(Rabc.Client):
     def send_sync(self, message, cancellable=None):
         _check_text(message, "the message")
         return super().send_sync(message, cancellable)
@@ -47,29 +103,16 @@ class Client(Rabc.Client):
         _check_text(message, "the ping message")
         return super().set_ping_message(message)
 
-    def set_property(self, name, value):
-        if name.replace("_", "-") == "ping-message":
-            _check_text(value, "the ping-message property")
-        return super().set_property(name, value)
-
 
 Client = override(Client)
 __all__.append("Client")
 
 
+@_text_properties("reply")
 class Server(Rabc.Server):
-    def __init__(self, **kwargs):
-        _check_properties(kwargs, ("reply",))
-        super().__init__(**kwargs)
-
     def set_reply(self, reply):
         _check_text(reply, "the reply")
         return super().set_reply(reply)
-
-    def set_property(self, name, value):
-        if name == "reply":
-            _check_text(value, "the reply property")
-        return super().set_property(name, value)
 
 
 Server = override(Server)
