@@ -57,7 +57,15 @@
  *   that caused them, holding the context meanwhile (as
  *   [method@GLib.MainContext.invoke] does).
  * - The callback of [method@Rabc.Client.send_async] runs in the
- *   thread-default main context of the thread that called it.
+ *   thread-default main context of the thread that called it; callbacks
+ *   run in the order the replies came, except that a request cancelled
+ *   before its callback runs fails with `G_IO_ERROR_CANCELLED`, as in
+ *   GIO, and its callback may come after later ones.
+ * - Notifications follow GObject's rules too: while a thread is inside
+ *   g_object_set() or g_object_freeze_notify() on the client, GObject
+ *   holds the client's notifications and emits them in that thread when
+ *   it returns. Threads other than the context's use the setters, such as
+ *   [method@Rabc.Client.set_timeout], which never freeze.
  * - [method@Rabc.Client.send_sync] blocks only its own thread. The thread
  *   blocked in it reads every reply that arrives meanwhile and hands each
  *   to its caller at once, so no request waits for another.
@@ -329,8 +337,11 @@ client_unlock (RabcClient *self)
 
   if (g_main_context_acquire (self->context))
     {
+      /* A handler may drop the caller's last reference. */
+      g_autoptr(GMainContext) context = g_main_context_ref (self->context);
+
       emit_events (self);
-      g_main_context_release (self->context);
+      g_main_context_release (context);
     }
   else
     wake_context (self);
@@ -1030,6 +1041,11 @@ init_attempt (RabcClient   *self,
   int fd = -1;
 
   client_lock (self);
+  if (self->init_done)
+    {
+      rabc_mutex_unlock (&self->lock);
+      return TRUE;
+    }
   trusted_uid = self->server_uid;
   rabc_mutex_unlock (&self->lock);
 
@@ -1476,9 +1492,11 @@ rabc_client_class_init (RabcClientClass *klass)
    * @error: (nullable): why the connection ended, or `NULL` when
    *   [method@Rabc.Client.close] closed it
    *
-   * Emitted once when the connection ends, in the client's context,
-   * after pending requests have failed (their callbacks run from their
-   * own main contexts): %RABC_ERROR_IPC_CONNECTION when the daemon went away,
+   * Emitted once when the connection ends, in the client's context. By
+   * then every pending request has failed; their callbacks, and the
+   * threads blocked in [method@Rabc.Client.send_sync], learn it in their
+   * own contexts and threads, maybe after this signal. The error is
+   * %RABC_ERROR_IPC_CONNECTION when the daemon went away,
    * %RABC_ERROR_INVALID_DATA or %RABC_ERROR_EXCEEDED_IPC_MAX_SIZE when it
    * broke the protocol, %RABC_ERROR_TIMED_OUT when it stopped answering
    * automatic pings.
@@ -1973,10 +1991,11 @@ give_up_locked (SyncWait *wait,
  * for everybody, without the lock; the others wait to be handed their
  * replies, or to read in turn. */
 static void
-wait_for_reply_locked (RabcClient   *self,
-                       SyncWait     *wait,
-                       gint64        deadline,
-                       GCancellable *cancellable)
+wait_for_reply_locked (RabcClient    *self,
+                       SyncWait      *wait,
+                       gint64         deadline,
+                       GCancellable  *cancellable,
+                       const GPollFD *cancel_fd)
 {
   while (!wait->done)
     {
@@ -2002,7 +2021,8 @@ wait_for_reply_locked (RabcClient   *self,
 
         /* Until @wait is done, its request is in the queue and the
          * connection open. */
-        if (!rabc_connection_wait_begin (self->conn, &io, deadline, cancellable, &error))
+        if (!rabc_connection_wait_begin (self->conn, &io, deadline, cancellable, cancel_fd,
+                                         &error))
           {
             g_prefix_error (&error, "%s: ", self->socket_path);
             give_up_locked (wait, g_steal_pointer (&error));
@@ -2024,9 +2044,13 @@ wait_for_reply_locked (RabcClient   *self,
             give_up_locked (wait, g_steal_pointer (&error));
           }
 
-        /* Another thread may read now, or the socket source again. */
+        /* Another thread may read now, or the socket source again; what
+         * the read queued for the client's context goes there now, not
+         * when this call returns. */
         client_broadcast_locked (self);
         update_io_watch_locked (self);
+        if (self->events.length > 0)
+          wake_context (self);
       }
     }
 }
@@ -2041,14 +2065,21 @@ send_sync_internal (RabcClient   *self,
 {
   GError *error = NULL;
   gulong cancelled_id = 0;
+  GPollFD cancel_fd;
+  gboolean have_cancel_fd = FALSE;
   RabcCall *call;
 
   if (g_cancellable_set_error_if_cancelled (cancellable, &wait->outcome.error))
     return;
 
-  /* The handler takes the lock: connect and disconnect without it. */
+  /* The handler takes the lock, and a cancellable may hold its own while
+   * it runs: connect, disconnect, make and release the descriptor
+   * without the lock. */
   if (cancellable != NULL)
-    cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_sync_cancelled), self, NULL);
+    {
+      cancelled_id = g_cancellable_connect (cancellable, G_CALLBACK (on_sync_cancelled), self, NULL);
+      have_cancel_fd = g_cancellable_make_pollfd (cancellable, &cancel_fd);
+    }
 
   g_object_ref (self);
   client_lock (self);
@@ -2058,12 +2089,18 @@ send_sync_internal (RabcClient   *self,
     wait->outcome.error = error;
   else
     {
+      /* A failed flush ends the connection and frees @call. */
+      gint64 deadline = call->deadline;
+
       wait->call = call;
       client_flush_locked (self);
-      wait_for_reply_locked (self, wait, call->deadline, cancellable);
+      wait_for_reply_locked (self, wait, deadline, cancellable,
+                             have_cancel_fd ? &cancel_fd : NULL);
     }
 
   client_unlock (self);
+  if (have_cancel_fd)
+    g_cancellable_release_fd (cancellable);
   g_cancellable_disconnect (cancellable, cancelled_id);
   g_object_unref (self);
 }
@@ -2077,8 +2114,9 @@ send_sync_internal (RabcClient   *self,
  *
  * Sends @message and blocks until its reply arrives. No main loop is
  * needed, and other threads may send at the same time. When the calling
- * thread holds the client's context, signals for what arrives meanwhile,
- * such as [signal@Rabc.Client::reply], may be emitted during the call.
+ * thread can hold the client's context (it runs it, or no thread does),
+ * signals for what arrives meanwhile, such as [signal@Rabc.Client::reply],
+ * may be emitted during the call.
  *
  * A message holding U+0000 needs [method@Rabc.Client.send_bytes_sync]; a
  * reply holding it fails with %RABC_ERROR_INVALID_DATA here.
@@ -2185,10 +2223,13 @@ send_async_internal (RabcClient          *self,
                      gpointer             source_tag)
 {
   g_autoptr(GTask) task = NULL;
+  GSource *cancel_source = NULL;
   GError *error = NULL;
   SendData *data;
   RabcCall *call;
 
+  /* As everywhere in GIO, a request cancelled before its callback runs
+   * fails with G_IO_ERROR_CANCELLED, even when its reply came. */
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, source_tag);
 
@@ -2199,24 +2240,30 @@ send_async_internal (RabcClient          *self,
   data->outcome.as_bytes = as_bytes;
   g_task_set_task_data (task, data, (GDestroyNotify) send_data_free);
 
+  if (cancellable != NULL)
+    {
+      cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_static_name (cancel_source, "[rabc] send cancelled");
+      g_source_set_callback (cancel_source, (GSourceFunc) (void (*) (void)) on_send_cancelled,
+                             g_object_ref (task), g_object_unref);
+    }
+
   client_lock (self);
   call = client_send_locked (self, RABC_CALL_TASK, g_object_ref (task), message, len, &error);
   if (call == NULL)
     {
       rabc_mutex_unlock (&self->lock);
       g_object_unref (task);
+      g_clear_pointer (&cancel_source, g_source_unref);
       g_task_return_error (task, error);
       return;
     }
 
   data->call = call;
-  if (cancellable != NULL)
+  if (cancel_source != NULL)
     {
-      data->cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_static_name (data->cancel_source, "[rabc] send cancelled");
-      g_source_set_callback (data->cancel_source, (GSourceFunc) (void (*) (void)) on_send_cancelled,
-                             g_object_ref (task), g_object_unref);
-      g_source_attach (data->cancel_source, g_task_get_context (task));
+      data->cancel_source = cancel_source;
+      g_source_attach (cancel_source, g_task_get_context (task));
     }
   client_flush_locked (self);
   client_unlock (self);

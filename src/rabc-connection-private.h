@@ -90,6 +90,7 @@ gboolean        rabc_connection_wait_begin      (RabcConnection            *conn
                                                  RabcConnectionWait        *wait,
                                                  gint64                     deadline,
                                                  GCancellable              *cancellable,
+                                                 const GPollFD             *cancel_fd,
                                                  GError                   **error);
 void            rabc_connection_wait            (RabcConnectionWait        *wait);
 gboolean        rabc_connection_wait_end        (RabcConnectionWait        *wait,

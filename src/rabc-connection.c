@@ -17,9 +17,7 @@
 #include "rabc-frame-private.h"
 #include "rabc-socket-private.h"
 
-/* The most bytes one handle_io() reads.  Whole frames are decoded straight
- * from this buffer, so it lives on the stack and idle connections cost
- * nothing. */
+/* The most bytes one handle_io() reads. */
 #define READ_CHUNK_SIZE RABC_CONNECTION_READ_SIZE
 /* A drained output buffer this large is freed rather than kept. */
 #define OUTPUT_KEEP_SIZE 4096
@@ -535,7 +533,7 @@ handle_received (RabcConnection *conn,
 
       if (n < 0)
         {
-          if (errsv == EAGAIN || errsv == EWOULDBLOCK)
+          if (errsv == EAGAIN || errsv == EWOULDBLOCK || errsv == EINTR)
             return;
           /* A peer that closes with our data unread resets the connection. */
           if (errsv == ECONNRESET)
@@ -580,17 +578,47 @@ handle_received (RabcConnection *conn,
     }
 }
 
-/* Reads and decodes what came without waiting, within the bounds of
- * set_read_policy(). */
+/* Reads into @buffer (RABC_CONNECTION_READ_SIZE bytes) and decodes what
+ * came, without waiting, within the bounds of set_read_policy(). */
 static void
-read_available (RabcConnection *conn)
+read_available (RabcConnection *conn,
+                guint8         *buffer)
 {
-  guint8 buffer[READ_CHUNK_SIZE];
   gsize wanted = next_read_size (conn, conn->read_budget);
   int errsv;
   gssize n = receive (conn->fd, buffer, wanted, MSG_DONTWAIT, &errsv);
 
   handle_received (conn, buffer, wanted, n, errsv);
+}
+
+/* rabc_connection_handle_io(), reading into @buffer. */
+static void
+handle_io (RabcConnection *conn,
+           GIOCondition    condition,
+           guint8         *buffer)
+{
+  /* Called again from one of its own callbacks, for example by an owner
+   * that drains every connection when it stops: the outer call is still
+   * decoding and finishes the work. */
+  if (conn->closed || conn->in_io)
+    return;
+
+  rabc_connection_ref (conn);
+  conn->in_io = TRUE;
+
+  /* A thread waiting in rabc_connection_wait() reads for itself. */
+  if (!conn->waiting && may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    read_available (conn, buffer);
+
+  if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    rabc_connection_flush (conn);
+
+  if (!conn->closed && (condition & G_IO_NVAL))
+    connection_fail (conn, g_error_new_literal (RABC_ERROR, RABC_ERROR_BUG,
+                                                "socket descriptor is no longer valid"));
+
+  conn->in_io = FALSE;
+  rabc_connection_unref (conn);
 }
 
 /*
@@ -605,28 +633,11 @@ void
 rabc_connection_handle_io (RabcConnection *conn,
                            GIOCondition    condition)
 {
-  /* Called again from one of its own callbacks, for example by an owner
-   * that drains every connection when it stops: the outer call is still
-   * decoding and finishes the work. */
-  if (conn->closed || conn->in_io)
-    return;
+  /* Whole frames are decoded straight from this buffer, so it lives on
+   * the stack and idle connections cost nothing. */
+  guint8 buffer[READ_CHUNK_SIZE];
 
-  rabc_connection_ref (conn);
-  conn->in_io = TRUE;
-
-  /* A thread waiting in rabc_connection_wait() reads for itself. */
-  if (!conn->waiting && may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
-    read_available (conn);
-
-  if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
-    rabc_connection_flush (conn);
-
-  if (!conn->closed && (condition & G_IO_NVAL))
-    connection_fail (conn, g_error_new_literal (RABC_ERROR, RABC_ERROR_BUG,
-                                                "socket descriptor is no longer valid"));
-
-  conn->in_io = FALSE;
-  rabc_connection_unref (conn);
+  handle_io (conn, condition, buffer);
 }
 
 static gboolean
@@ -681,6 +692,9 @@ set_receive_timeout (RabcConnection  *conn,
  * @wait: (out caller-allocates): the wait
  * @deadline: when to give up, in monotonic time, or -1 for never
  * @cancellable: (nullable): ends the wait when cancelled
+ * @cancel_fd: (nullable): @cancellable's descriptor, from
+ *   g_cancellable_make_pollfd(), which the caller makes and releases
+ *   without holding its lock (a cancellable's handlers may take it)
  *
  * Prepares a blocking wait for the socket, for synchronous calls, which
  * must work without a running main loop; the socket must be in blocking
@@ -704,6 +718,7 @@ rabc_connection_wait_begin (RabcConnection      *conn,
                             RabcConnectionWait  *wait,
                             gint64               deadline,
                             GCancellable        *cancellable,
+                            const GPollFD       *cancel_fd,
                             GError             **error)
 {
   g_return_val_if_fail (!conn->waiting, FALSE);
@@ -737,8 +752,13 @@ rabc_connection_wait_begin (RabcConnection      *conn,
       wait->fds[0].events = ((conn->watched & G_IO_IN) ? POLLIN : 0) |
                             ((conn->watched & G_IO_OUT) ? POLLOUT : 0);
       wait->fds[0].revents = 0;
-      if (g_cancellable_make_pollfd (cancellable, (GPollFD *) &wait->fds[1]))
-        wait->n_fds = 2;
+      if (cancel_fd != NULL)
+        {
+          wait->fds[1].fd = cancel_fd->fd;
+          wait->fds[1].events = cancel_fd->events;
+          wait->fds[1].revents = 0;
+          wait->n_fds = 2;
+        }
 
       wait->timeout_ms = -1;
       if (deadline >= 0)
@@ -762,16 +782,12 @@ rabc_connection_wait_begin (RabcConnection      *conn,
 void
 rabc_connection_wait (RabcConnectionWait *wait)
 {
+  /* A signal ends the wait early, with EINTR: the caller waits again
+   * with what is left of its timeout. */
   if (!wait->polling)
-    {
-      wait->result = receive (wait->fds[0].fd, wait->buffer,
-                              wait->wanted, 0, &wait->errsv);
-      return;
-    }
-
-  do
+    wait->result = recv (wait->fds[0].fd, wait->buffer, wait->wanted, 0);
+  else
     wait->result = poll (wait->fds, wait->n_fds, wait->timeout_ms);
-  while (wait->result < 0 && errno == EINTR);
   wait->errsv = wait->result < 0 ? errno : 0;
 }
 
@@ -795,8 +811,6 @@ rabc_connection_wait_end (RabcConnectionWait  *wait,
   gboolean ok = TRUE;
 
   conn->waiting = FALSE;
-  if (wait->n_fds == 2)
-    g_cancellable_release_fd (wait->cancellable);
 
   if (conn->closed)
     {
@@ -819,7 +833,7 @@ rabc_connection_wait_end (RabcConnectionWait  *wait,
   else if (wait->result == 0)
     ok = set_timed_out (error);
   else if (wait->result > 0 && wait->fds[0].revents != 0)
-    rabc_connection_handle_io (conn, rabc_socket_condition_from_poll (wait->fds[0].revents));
+    handle_io (conn, rabc_socket_condition_from_poll (wait->fds[0].revents), wait->buffer);
 
   return ok;
 }
