@@ -2221,6 +2221,84 @@ test_init_contract (Fixture       *fixture,
   full_backlog_clear (&backlog, fixture->path);
 }
 
+static void
+on_closed_unref (RabcClient   *client,
+                 const GError *error,
+                 gpointer      user_data)
+{
+  gboolean *closed = user_data;
+
+  *closed = TRUE;
+  g_object_unref (client);
+}
+
+static void
+on_notify_unref (GObject    *object,
+                 GParamSpec *pspec,
+                 gpointer    user_data)
+{
+  gboolean *notified = user_data;
+
+  *notified = TRUE;
+  g_object_unref (object);
+}
+
+static void
+hang_up_peer (int      fd,
+              gpointer user_data)
+{
+}
+
+/* Handlers may drop the last reference even when the signal is emitted
+ * from inside the public call that caused it. */
+static void
+test_unref_in_handler_of_own_call (Fixture       *fixture,
+                                   gconstpointer  data)
+{
+  RabcServer *server = start_server (fixture->path);
+  RabcClient *client = connect_client (fixture->path, 0);
+  gboolean closed = FALSE;
+  gboolean notified = FALSE;
+  GWeakRef weak;
+
+  /* No loop runs: close() emits ::closed itself. */
+  g_weak_ref_init (&weak, client);
+  g_signal_connect (client, "closed", G_CALLBACK (on_closed_unref), &closed);
+  rabc_client_close (client);
+  g_assert_true (closed);
+  g_assert_null (g_weak_ref_get (&weak));
+
+  /* And a setter, notify. */
+  client = connect_client (fixture->path, 0);
+  g_weak_ref_set (&weak, client);
+  g_signal_connect (client, "notify::timeout", G_CALLBACK (on_notify_unref), &notified);
+  rabc_client_set_timeout (client, 1234);
+  g_assert_true (notified);
+  g_assert_null (g_weak_ref_get (&weak));
+
+  g_weak_ref_clear (&weak);
+  g_object_unref (server);
+}
+
+/* A send_sync whose write finds the daemon gone fails, and the client is
+ * closed: nothing read from the request it freed. */
+static void
+test_send_sync_to_hung_up_peer (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, hang_up_peer, NULL);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 0);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = NULL;
+
+  /* The peer has accepted and closed; no main loop has noticed. */
+  rabc_test_peer_free (peer);
+  reply = rabc_client_send_sync (client, "anyone?", NULL, &error);
+  g_assert_null (reply);
+  g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+  g_assert_false (rabc_client_get_connected (client));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2275,6 +2353,8 @@ main (int   argc,
   ADD ("/rabc/client/null-ping-message", test_null_ping_message);
   ADD ("/rabc/client/send-bytes", test_send_bytes);
   ADD ("/rabc/client/init-contract", test_init_contract);
+  ADD ("/rabc/client/unref-in-handler-of-own-call", test_unref_in_handler_of_own_call);
+  ADD ("/rabc/client/send-sync-to-hung-up-peer", test_send_sync_to_hung_up_peer);
   ADD ("/rabc/server/allowed-uids", test_server_allowed_uids);
   ADD ("/rabc/server/stop-answers-owed", test_server_stop_answers_owed);
 
