@@ -576,6 +576,25 @@ complete_call_locked (RabcClient *self,
 
 /* --- the connection ----------------------------------------------------- */
 
+static void
+drop_reply_events_locked (RabcClient *self)
+{
+  GList *l = self->events.head;
+
+  while (l != NULL)
+    {
+      GList *next = l->next;
+      Event *event = l->data;
+
+      if (event->kind == EVENT_REPLY)
+        {
+          g_queue_delete_link (&self->events, l);
+          event_free (event);
+        }
+      l = next;
+    }
+}
+
 static void set_connection_locked (RabcClient     *self,
                                    RabcConnection *conn);
 
@@ -598,8 +617,13 @@ client_disconnect_locked (RabcClient   *self,
   if (error != NULL)
     pending_error = g_error_copy (error);
   else
-    pending_error = g_error_new (RABC_ERROR, RABC_ERROR_CLOSED,
-                                 "the connection to %s was closed", self->socket_path);
+    {
+      pending_error = g_error_new (RABC_ERROR, RABC_ERROR_CLOSED,
+                                   "the connection to %s was closed", self->socket_path);
+      /* No ::reply once close() has been called, even for a ping answered
+       * before it. */
+      drop_reply_events_locked (self);
+    }
 
   while ((call = rabc_call_queue_pop (&self->calls)) != NULL)
     {
@@ -2382,7 +2406,8 @@ rabc_client_send_bytes_finish (RabcClient    *self,
  *
  * Closes the connection. Requests still awaiting their replies fail with
  * %RABC_ERROR_CLOSED, a thread blocked in [method@Rabc.Client.send_sync]
- * included (a request whose reply was read already keeps it), and
+ * included (a request whose reply was read already keeps it), no
+ * [signal@Rabc.Client::reply] comes any more, and
  * [signal@Rabc.Client::closed] is emitted with a `NULL` error. A client
  * waiting to reconnect stops waiting. Closing a closed client does nothing.
  */

@@ -2299,6 +2299,31 @@ test_send_sync_to_hung_up_peer (Fixture       *fixture,
   g_assert_false (rabc_client_get_connected (client));
 }
 
+/* Two pings answered in one read: the handler of the first closes the
+ * client, and the second's ::reply never comes. */
+static void
+test_no_reply_after_close (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  static const guint batches[] = { 2, 0 };
+  RabcTestPeer *peer = rabc_test_peer_new (fixture->path, batch_echo_peer, (gpointer) batches);
+  g_autoptr(RabcClient) client = connect_client (fixture->path, 1);
+  ClientEvents events = { 0 };
+  gboolean closed_by_handler = FALSE;
+
+  watch_client (client, &events);
+  g_signal_connect (client, "reply", G_CALLBACK (on_reply_close), &closed_by_handler);
+  rabc_test_wait_for (&events.closed, 5000);
+  /* Everything queued when close() was called has been emitted by now:
+   * the events of one read are emitted in one go. */
+  g_assert_true (closed_by_handler);
+  g_assert_cmpuint (events.n_replies, ==, 1);
+  g_assert_no_error (events.closed_error);
+
+  rabc_test_peer_free (peer);
+  events_clear (&events);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2355,6 +2380,7 @@ main (int   argc,
   ADD ("/rabc/client/init-contract", test_init_contract);
   ADD ("/rabc/client/unref-in-handler-of-own-call", test_unref_in_handler_of_own_call);
   ADD ("/rabc/client/send-sync-to-hung-up-peer", test_send_sync_to_hung_up_peer);
+  ADD ("/rabc/client/no-reply-after-close", test_no_reply_after_close);
   ADD ("/rabc/server/allowed-uids", test_server_allowed_uids);
   ADD ("/rabc/server/stop-answers-owed", test_server_stop_answers_owed);
 
