@@ -24,26 +24,7 @@ set -- \
   -Dintrospection="${RABC_INTROSPECTION:-disabled}" \
   -Dman=false
 
-CC=clang
-export CC
-
-if [ -f "$build/meson-private/coredata.dat" ]; then
-  if meson introspect --compilers "$build" | grep -q '"id": "clang"'; then
-    meson setup --reconfigure "$@" "$build"
-  else
-    echo "$build was configured with another compiler: wiping it" >&2
-    meson setup --wipe "$@" "$build"
-  fi
-elif [ -d "$build/meson-private" ] || [ -d "$build/meson-logs" ]; then
-  # What a failed first `meson setup` leaves: nothing to reconfigure.
-  rm -rf "$build"
-  meson setup "$@" "$build"
-elif [ -e "$build" ] && [ -n "$(ls -A "$build")" ]; then
-  echo "$build exists and is not a meson build directory: refusing to touch it" >&2
-  exit 1
-else
-  meson setup "$@" "$build"
-fi
+sh build-aux/setup-clang-build.sh "$build" "$@"
 
 meson compile -C "$build"
 

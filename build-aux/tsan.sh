@@ -18,17 +18,7 @@ set -- \
   -Dintrospection=disabled \
   -Dman=false
 
-CC=clang
-export CC
-
-if [ -f "$build/meson-private/coredata.dat" ]; then
-  meson setup --reconfigure "$@" "$build"
-elif [ -e "$build" ] && [ -n "$(ls -A "$build")" ]; then
-  echo "$build exists and is not a meson build directory: refusing to touch it" >&2
-  exit 1
-else
-  meson setup "$@" "$build"
-fi
+sh build-aux/setup-clang-build.sh "$build" "$@"
 
 meson compile -C "$build"
 
