@@ -15,7 +15,7 @@ CC=clang
 export CC
 
 if [ -f "$build/meson-private/coredata.dat" ]; then
-  if meson introspect --compilers "$build" | grep -q '"id": "clang"'; then
+  if grep -qF '"compiler": ["clang"' "$build/meson-info/intro-targets.json" 2>/dev/null; then
     meson setup --reconfigure "$@" "$build"
   else
     echo "$build was configured with another compiler: wiping it" >&2
