@@ -156,9 +156,6 @@ struct _RabcClient {
    * meanwhile. */
   gboolean        reading;
   GSource        *io_source;
-  /* What the connection wants watched, and what the source watches. */
-  GIOCondition    io_wanted;
-  GIOCondition    io_watched;
   GSource        *ping_source;
   GSource        *deadline_source;
   GQueue          events;
@@ -391,8 +388,8 @@ update_io_watch_locked (RabcClient *self)
   if (self->io_source == NULL)
     return;
 
-  events = self->reading ? 0 : self->io_wanted;
-  if (events == self->io_watched)
+  events = self->reading ? 0 : rabc_connection_get_watched (self->conn);
+  if (events == rabc_fd_source_get_events (self->io_source))
     return;
 
   if (!g_main_context_is_owner (self->context))
@@ -402,7 +399,6 @@ update_io_watch_locked (RabcClient *self)
     }
 
   rabc_fd_source_set_events (self->io_source, events);
-  self->io_watched = events;
 }
 
 static gboolean
@@ -694,7 +690,6 @@ on_watch (RabcConnection *conn,
 {
   RabcClient *self = user_data;
 
-  self->io_wanted = events;
   update_io_watch_locked (self);
 }
 
@@ -887,7 +882,6 @@ set_connection_locked (RabcClient     *self,
 
   if (conn != NULL)
     {
-      self->io_wanted = self->io_watched = G_IO_IN;
       self->io_source = rabc_fd_source_new (rabc_connection_get_fd (conn), G_IO_IN);
       g_source_set_callback (self->io_source, (GSourceFunc) (void (*) (void)) on_io,
                              weak_ref_new (self), weak_ref_free);

@@ -47,6 +47,7 @@ int             rabc_connection_get_fd          (RabcConnection            *conn
 gpointer        rabc_connection_get_user_data   (RabcConnection            *conn);
 gboolean        rabc_connection_is_closed       (RabcConnection            *conn);
 gsize           rabc_connection_get_queued      (RabcConnection            *conn);
+GIOCondition    rabc_connection_get_watched     (RabcConnection            *conn);
 gsize           rabc_connection_get_allocated   (RabcConnection            *conn);
 gboolean        rabc_connection_is_mid_frame    (RabcConnection            *conn);
 guint64         rabc_connection_get_bytes_moved (RabcConnection            *conn);

@@ -56,7 +56,7 @@ struct _RabcConnection {
   guint64                    bytes_moved;
   const RabcConnectionFuncs *funcs;
   gpointer                   user_data;
-  /* SO_RCVTIMEO in milliseconds, 0 for none: see iterate_sync(). */
+  /* SO_RCVTIMEO in milliseconds, 0 for none: see set_receive_timeout(). */
   gint64                     receive_timeout_ms;
 };
 
@@ -210,6 +210,14 @@ gsize
 rabc_connection_get_queued (RabcConnection *conn)
 {
   return conn->out.end - conn->out.start;
+}
+
+/* The conditions the owner is to watch, as last reported to its watch
+ * callback. */
+GIOCondition
+rabc_connection_get_watched (RabcConnection *conn)
+{
+  return conn->watched;
 }
 
 /* The memory the connection holds for its peer: the frame being received

@@ -18,6 +18,7 @@ GSource        *rabc_fd_source_new              (int                        fd,
                                                  GIOCondition               events);
 void            rabc_fd_source_set_events       (GSource                   *source,
                                                  GIOCondition               events);
+GIOCondition    rabc_fd_source_get_events       (GSource                   *source);
 /* Destroys *@source, if any, drops the reference and sets it to NULL. */
 void            rabc_clear_source               (GSource                  **source);
 

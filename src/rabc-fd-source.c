@@ -86,6 +86,14 @@ rabc_fd_source_set_events (GSource      *source,
     g_source_modify_unix_fd (source, self->tag, events);
 }
 
+/* The conditions last asked for, whether or not the source watches them
+ * while it is blocked in a nested dispatch. */
+GIOCondition
+rabc_fd_source_get_events (GSource *source)
+{
+  return ((FdSource *) source)->events;
+}
+
 void
 rabc_clear_source (GSource **source)
 {
