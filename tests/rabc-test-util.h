@@ -23,6 +23,11 @@ void       rabc_test_fixture_setup      (RabcTestFixture *fixture,
                                          gconstpointer    data);
 void       rabc_test_fixture_teardown   (RabcTestFixture *fixture,
                                          gconstpointer    data);
+/* Adds a test of @func (RabcTestFixture *, gconstpointer) at @path, with
+ * its temporary directory and socket path. */
+#define RABC_TEST_ADD(path, func) \
+  g_test_add (path, RabcTestFixture, NULL, rabc_test_fixture_setup, func, \
+              rabc_test_fixture_teardown)
 
 /* Iterates the thread-default context until *flag is TRUE; fails the test
  * after @timeout_ms. */

@@ -300,10 +300,8 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add ("/rabc/client/threads/stress", Fixture, NULL,
-              rabc_test_fixture_setup, test_threads, rabc_test_fixture_teardown);
-  g_test_add ("/rabc/client/threads/close", Fixture, NULL,
-              rabc_test_fixture_setup, test_threads_close, rabc_test_fixture_teardown);
+  RABC_TEST_ADD ("/rabc/client/threads/stress", test_threads);
+  RABC_TEST_ADD ("/rabc/client/threads/close", test_threads_close);
 
   return g_test_run ();
 }

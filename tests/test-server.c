@@ -480,26 +480,23 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add (path, Fixture, NULL, rabc_test_fixture_setup, func, rabc_test_fixture_teardown)
-
-  ADD ("/rabc/server/reply-null-is-default", test_reply_null_is_default);
+  RABC_TEST_ADD ("/rabc/server/reply-null-is-default", test_reply_null_is_default);
   g_test_add_func ("/rabc/server/socket-path-null-is-default", test_socket_path_null_is_default);
-  ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/not-a-socket",
-       test_fd_failure_not_a_socket);
-  ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/not-listening",
-       test_fd_failure_not_listening);
-  ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/not-unix-stream",
-       test_fd_failure_not_unix_stream);
-  ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/already-started",
-       test_fd_failure_already_started);
-  ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/reply-too-long",
-       test_fd_failure_reply_too_long);
-  ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/epoll",
-       test_fd_failure_epoll);
+  RABC_TEST_ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/not-a-socket",
+                 test_fd_failure_not_a_socket);
+  RABC_TEST_ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/not-listening",
+                 test_fd_failure_not_listening);
+  RABC_TEST_ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/not-unix-stream",
+                 test_fd_failure_not_unix_stream);
+  RABC_TEST_ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/already-started",
+                 test_fd_failure_already_started);
+  RABC_TEST_ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/reply-too-long",
+                 test_fd_failure_reply_too_long);
+  RABC_TEST_ADD ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/epoll",
+                 test_fd_failure_epoll);
   g_test_add_func ("/rabc/server/start-with-socket-fd-failure-leaves-fd-open/bad-descriptor",
                    test_fd_failure_bad_descriptor);
-  ADD ("/rabc/server/start-epoll-failure-releases-everything",
+  RABC_TEST_ADD ("/rabc/server/start-epoll-failure-releases-everything",
        test_start_epoll_failure_releases_everything);
 
 #undef ADD

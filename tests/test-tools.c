@@ -617,26 +617,23 @@ main (int   argc,
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add (path, Fixture, NULL, rabc_test_fixture_setup, func, rabc_test_fixture_teardown)
-
   g_test_add_func ("/rabc/tools/versions", test_versions);
-  ADD ("/rabc/tools/end-to-end", test_end_to_end);
-  ADD ("/rabc/tools/environment-socket", test_environment_socket);
-  ADD ("/rabc/tools/rabcc-no-daemon", test_rabcc_no_daemon);
-  ADD ("/rabc/tools/rabcc-reply-missing", test_rabcc_reply_missing);
-  ADD ("/rabc/tools/rabcc-daemon-dies", test_rabcc_daemon_dies);
-  ADD ("/rabc/tools/bad-options", test_bad_options);
-  ADD ("/rabc/tools/rabcd-cannot-start", test_rabcd_cannot_start);
-  ADD ("/rabc/tools/rabcd-already-running", test_rabcd_already_running);
-  ADD ("/rabc/tools/rabcd-replaces-stale-socket", test_rabcd_replaces_stale_socket);
-  ADD ("/rabc/tools/rabcc-json", test_rabcc_json);
-  ADD ("/rabc/tools/rabcc-summary-on-terminal", test_rabcc_summary_on_terminal);
-  ADD ("/rabc/tools/rabcd-socket-mode", test_rabcd_socket_mode);
-  ADD ("/rabc/tools/socket-activation", test_socket_activation);
-  ADD ("/rabc/tools/rabcc-reconnect", test_rabcc_reconnect);
-  ADD ("/rabc/tools/rabcd-allow-uid", test_rabcd_allow_uid);
-  ADD ("/rabc/tools/rabcd-graceful-stop", test_rabcd_graceful_stop);
+  RABC_TEST_ADD ("/rabc/tools/end-to-end", test_end_to_end);
+  RABC_TEST_ADD ("/rabc/tools/environment-socket", test_environment_socket);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-no-daemon", test_rabcc_no_daemon);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-reply-missing", test_rabcc_reply_missing);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-daemon-dies", test_rabcc_daemon_dies);
+  RABC_TEST_ADD ("/rabc/tools/bad-options", test_bad_options);
+  RABC_TEST_ADD ("/rabc/tools/rabcd-cannot-start", test_rabcd_cannot_start);
+  RABC_TEST_ADD ("/rabc/tools/rabcd-already-running", test_rabcd_already_running);
+  RABC_TEST_ADD ("/rabc/tools/rabcd-replaces-stale-socket", test_rabcd_replaces_stale_socket);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-json", test_rabcc_json);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-summary-on-terminal", test_rabcc_summary_on_terminal);
+  RABC_TEST_ADD ("/rabc/tools/rabcd-socket-mode", test_rabcd_socket_mode);
+  RABC_TEST_ADD ("/rabc/tools/socket-activation", test_socket_activation);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-reconnect", test_rabcc_reconnect);
+  RABC_TEST_ADD ("/rabc/tools/rabcd-allow-uid", test_rabcd_allow_uid);
+  RABC_TEST_ADD ("/rabc/tools/rabcd-graceful-stop", test_rabcd_graceful_stop);
 
   return g_test_run ();
 }
