@@ -87,4 +87,6 @@ def test_server_reply_refuses_nul(tmp_path):
         server.set_property("reply", "a\0b")
     with pytest.raises(ValueError):
         server.props.reply = "a\0b"
+    with pytest.raises(ValueError):
+        server.set_properties(reply="a\0b")
     assert server.get_reply() == "pong"
