@@ -78,6 +78,14 @@ G_BEGIN_DECLS
  */
 #define RABC_DEFAULT_FRAME_TIMEOUT 5000
 
+/**
+ * RABC_DEFAULT_MAX_PENDING_REQUESTS:
+ *
+ * The default of [property@Rabc.Server:max-pending-requests]:
+ * dbus-daemon's `max_replies_per_connection` on the system bus.
+ */
+#define RABC_DEFAULT_MAX_PENDING_REQUESTS 128
+
 RABC_AVAILABLE_IN_ALL
 const char *rabc_get_default_socket_path (void);
 

@@ -11,6 +11,8 @@
 
 #include <glib-object.h>
 
+#include "rabc-peer.h"
+#include "rabc-request.h"
 #include "rabc-version-macros.h"
 
 G_BEGIN_DECLS
@@ -74,7 +76,14 @@ RABC_AVAILABLE_IN_ALL
 void        rabc_server_set_frame_timeout    (RabcServer  *self,
                                               guint        frame_timeout);
 RABC_AVAILABLE_IN_ALL
+guint       rabc_server_get_max_pending_requests (RabcServer *self);
+RABC_AVAILABLE_IN_ALL
+void        rabc_server_set_max_pending_requests (RabcServer *self,
+                                              guint        max_pending_requests);
+RABC_AVAILABLE_IN_ALL
 guint       rabc_server_get_n_clients        (RabcServer  *self);
+RABC_AVAILABLE_IN_ALL
+GList      *rabc_server_get_peers            (RabcServer  *self);
 RABC_AVAILABLE_IN_ALL
 gboolean    rabc_server_get_listening        (RabcServer  *self);
 

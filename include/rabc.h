@@ -12,6 +12,8 @@
 #include "rabc-defaults.h"
 #include "rabc-error.h"
 #include "rabc-client.h"
+#include "rabc-peer.h"
+#include "rabc-request.h"
 #include "rabc-server.h"
 
 #undef __RABC_INSIDE__

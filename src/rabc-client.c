@@ -911,7 +911,7 @@ connect_to_server (RabcClient  *self,
   if (fd < 0)
     return -1;
 
-  if (!rabc_socket_get_peer (fd, &server_pid, &server_uid))
+  if (!rabc_socket_get_peer (fd, &server_pid, &server_uid, NULL))
     {
       int errsv = errno;
 

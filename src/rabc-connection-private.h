@@ -57,14 +57,22 @@ void            rabc_connection_set_read_policy (RabcConnection            *conn
                                                  gsize                      read_size,
                                                  gsize                      read_budget,
                                                  gsize                      output_limit);
+void            rabc_connection_set_paused      (RabcConnection            *conn,
+                                                 gboolean                   paused);
+void            rabc_connection_set_owed        (RabcConnection            *conn,
+                                                 guint                      owed);
 
 gboolean        rabc_connection_queue_message   (RabcConnection            *conn,
                                                  const char                *text,
                                                  gsize                      len,
                                                  GError                   **error);
+gboolean        rabc_connection_queue_checked   (RabcConnection            *conn,
+                                                 const char                *text,
+                                                 gsize                      len);
 gboolean        rabc_connection_queue_frames    (RabcConnection            *conn,
                                                  const guint8              *frames,
                                                  gsize                      len);
+void            rabc_connection_schedule_flush  (RabcConnection            *conn);
 gboolean        rabc_connection_flush           (RabcConnection            *conn);
 void            rabc_connection_handle_io       (RabcConnection            *conn,
                                                  GIOCondition               condition);

@@ -43,6 +43,10 @@ struct _RabcConnection {
   gsize                      read_size;
   gsize                      read_budget;
   gsize                      output_limit;
+  /* The owner takes no more messages for now: see set_paused(). */
+  gboolean                   paused;
+  /* Replies the owner is still to queue: see set_owed(). */
+  guint                      owed;
   /* Inside handle_io(), which its callbacks must not re-enter. */
   gboolean                   in_io;
   /* Between wait_begin() and wait_end(): a thread may be blocked in a
@@ -59,6 +63,8 @@ struct _RabcConnection {
   /* SO_RCVTIMEO in milliseconds, 0 for none: see set_receive_timeout(). */
   gint64                     receive_timeout_ms;
 };
+
+static void update_watch (RabcConnection *conn);
 
 static void
 output_clear (Output *out)
@@ -287,6 +293,49 @@ rabc_connection_set_read_policy (RabcConnection *conn,
 }
 
 /*
+ * rabc_connection_set_paused:
+ *
+ * Stops reading from the peer, or starts again, for an owner that cannot
+ * take more messages for now.  A peer that hangs up meanwhile, with
+ * nothing left to write to it, fails the connection.
+ */
+void
+rabc_connection_set_paused (RabcConnection *conn,
+                            gboolean        paused)
+{
+  conn->paused = paused;
+  update_watch (conn);
+}
+
+/*
+ * rabc_connection_set_owed:
+ *
+ * Tells how many replies the owner is still to queue for messages it
+ * received.  A peer that finishes sending keeps the connection open until
+ * they are queued and written, as it does for output already queued.
+ */
+void
+rabc_connection_set_owed (RabcConnection *conn,
+                          guint           owed)
+{
+  conn->owed = owed;
+}
+
+/*
+ * rabc_connection_schedule_flush:
+ *
+ * For output queued outside handle_io(): asks the owner to watch for
+ * G_IO_OUT, so that the next handle_io() writes it.  Never calls the
+ * failed callback.
+ */
+void
+rabc_connection_schedule_flush (RabcConnection *conn)
+{
+  if (!conn->in_io)
+    update_watch (conn);
+}
+
+/*
  * rabc_connection_close:
  *
  * Closes the socket without calling any callback and drops queued output.
@@ -339,7 +388,7 @@ peer_closed_error (RabcConnection *conn)
 static gboolean
 may_read (RabcConnection *conn)
 {
-  return !conn->read_closed &&
+  return !conn->read_closed && !conn->paused &&
          !(conn->output_limit > 0 && rabc_connection_get_queued (conn) >= conn->output_limit);
 }
 
@@ -371,14 +420,29 @@ set_out_of_memory (GError **error,
                "out of memory for %" G_GSIZE_FORMAT " bytes of output", len);
 }
 
+/* Appends the frame of @text, checked by the caller.
+ *
+ * Returns: FALSE when the memory cannot be had */
+static gboolean
+append_frame (RabcConnection *conn,
+              const char     *text,
+              gsize           len)
+{
+  guint8 *frame = output_reserve (&conn->out, RABC_FRAME_HEADER_SIZE + len, conn->output_limit);
+
+  if (frame == NULL)
+    return FALSE;
+  rabc_frame_write (frame, text, len);
+  conn->out.end += RABC_FRAME_HEADER_SIZE + len;
+  return TRUE;
+}
+
 gboolean
 rabc_connection_queue_message (RabcConnection  *conn,
                                const char      *text,
                                gsize            len,
                                GError         **error)
 {
-  guint8 *frame;
-
   if (conn->closed)
     {
       g_set_error_literal (error, RABC_ERROR, RABC_ERROR_CLOSED,
@@ -389,14 +453,33 @@ rabc_connection_queue_message (RabcConnection  *conn,
   if (!rabc_frame_check (text, len, conn->decoder.max_size, error))
     return FALSE;
 
-  frame = output_reserve (&conn->out, RABC_FRAME_HEADER_SIZE + len, conn->output_limit);
-  if (frame == NULL)
+  if (!append_frame (conn, text, len))
     {
       set_out_of_memory (error, RABC_FRAME_HEADER_SIZE + len);
       return FALSE;
     }
-  rabc_frame_write (frame, text, len);
-  conn->out.end += RABC_FRAME_HEADER_SIZE + len;
+  return TRUE;
+}
+
+/* Appends the frame of @text, which the caller has checked with
+ * rabc_frame_check() against the connection's maximum message size.
+ * Fails the connection, returning FALSE, when the memory cannot be had. */
+gboolean
+rabc_connection_queue_checked (RabcConnection *conn,
+                               const char     *text,
+                               gsize           len)
+{
+  GError *error = NULL;
+
+  if (conn->closed)
+    return FALSE;
+
+  if (!append_frame (conn, text, len))
+    {
+      set_out_of_memory (&error, RABC_FRAME_HEADER_SIZE + len);
+      connection_fail (conn, error);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -470,7 +553,7 @@ rabc_connection_flush (RabcConnection *conn)
     }
 
   /* Everything owed to a peer that finished sending is written. */
-  if (conn->read_closed)
+  if (conn->read_closed && conn->owed == 0)
     {
       connection_fail (conn, peer_closed_error (conn));
       return FALSE;
@@ -557,7 +640,8 @@ handle_received (RabcConnection *conn,
         {
           /* A peer that shut down only its sending side still gets what it
            * is owed: stop reading, and close once the output is written. */
-          if (rabc_frame_decoder_is_idle (&conn->decoder) && rabc_connection_get_queued (conn) > 0)
+          if (rabc_frame_decoder_is_idle (&conn->decoder) &&
+              (rabc_connection_get_queued (conn) > 0 || conn->owed > 0))
             {
               conn->read_closed = TRUE;
               update_watch (conn);
@@ -620,6 +704,12 @@ handle_io (RabcConnection *conn,
 
   if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
     rabc_connection_flush (conn);
+
+  /* A peer that hung up while it is not read, with nothing to write to
+   * it: it can take nothing more, and would be reported again and again. */
+  if (!conn->closed && !conn->waiting && (condition & (G_IO_HUP | G_IO_ERR)) &&
+      !may_read (conn) && rabc_connection_get_queued (conn) == 0)
+    connection_fail (conn, peer_closed_error (conn));
 
   if (!conn->closed && (condition & G_IO_NVAL))
     connection_fail (conn, g_error_new_literal (RABC_ERROR, RABC_ERROR_BUG,

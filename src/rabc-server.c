@@ -21,15 +21,66 @@
 #include "rabc-frame-private.h"
 #include "rabc-peer-table-private.h"
 #include "rabc-rate-limit-private.h"
+#include "rabc-reply-queue-private.h"
+#include "rabc-server-private.h"
 #include "rabc-socket-file-private.h"
 #include "rabc-socket-private.h"
-#include "rabc-server.h"
 
 /**
  * RabcServer:
  *
  * A server of the rabc protocol: it listens on a Unix socket and answers
- * every message of every client with [property@Rabc.Server:reply], in order.
+ * every message of every client, in order.
+ *
+ * Each message is handed to [signal@Rabc.Server::handle-request] as a
+ * [class@Rabc.Request]: a handler that returns `TRUE` takes it, and
+ * answers it with [method@Rabc.Request.reply], at once or later, from any
+ * thread. A message no handler takes is answered with
+ * [property@Rabc.Server:reply], which is all a server without handlers
+ * does. Replies go out in the order of the requests on each connection,
+ * however they are answered, so that clients can send many requests
+ * before reading the replies. Each client is a [class@Rabc.Peer], with the
+ * credentials it connected with.
+ *
+ * ```c
+ * static gboolean
+ * on_handle_request (RabcServer  *server,
+ *                    RabcRequest *request,
+ *                    gpointer     user_data)
+ * {
+ *   g_autofree char *reply = g_utf8_strup (rabc_request_get_message (request), -1);
+ *
+ *   rabc_request_reply (request, reply);
+ *   return TRUE;
+ * }
+ *
+ * int
+ * main (void)
+ * {
+ *   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+ *   g_autoptr(RabcServer) server = rabc_server_new ("/run/example.sock");
+ *   g_autoptr(GError) error = NULL;
+ *
+ *   g_signal_connect (server, "handle-request", G_CALLBACK (on_handle_request), NULL);
+ *   if (!rabc_server_start (server, &error))
+ *     g_error ("%s", error->message);
+ *   g_main_loop_run (loop);
+ *   return 0;
+ * }
+ * ```
+ *
+ * ```python
+ * from gi.repository import GLib, Rabc
+ *
+ * def on_handle_request(server, request):
+ *     request.reply(request.get_message().upper())
+ *     return True
+ *
+ * server = Rabc.Server.new('/run/example.sock')
+ * server.connect('handle-request', on_handle_request)
+ * server.start()
+ * GLib.MainLoop().run()
+ * ```
  *
  * [method@Rabc.Server.start] binds the socket and serves on the
  * thread-default main context of the caller, until
@@ -44,7 +95,8 @@
  * [property@Rabc.Server:max-clients-per-uid], lowered to what the
  * descriptor limit allows; [property@Rabc.Server:max-buffered-bytes] over
  * all clients; [property@Rabc.Server:frame-timeout] for a client stuck in
- * the middle of a frame. Each round of the main loop reads at most 64 KiB
+ * the middle of a frame; [property@Rabc.Server:max-pending-requests] for
+ * the requests of one client that wait for an answer. Each round of the main loop reads at most 64 KiB
  * between frames, shared among the clients ready in it and at least 1 KiB
  * each, so that a client pipelining requests as fast as it can has at
  * most 129 of them answered before the others' turn once a hundred are
@@ -92,6 +144,7 @@ struct _RabcServer {
   guint           max_clients_per_uid;
   guint64         max_buffered_bytes;
   guint           frame_timeout;
+  guint           max_pending_requests;
 
   /* The connection limits in effect: the properties, lowered to what the
    * descriptor limit allows. */
@@ -107,6 +160,8 @@ struct _RabcServer {
   GSource        *accept_retry_source;
   gboolean        accept_paused;
   GSource        *stall_source;
+  /* Checks the memory budget after replies were answered outside I/O. */
+  GSource        *budget_source;
   GSource        *log_source;
   RabcRateLimit   log_limits[N_LOG_KINDS];
 
@@ -127,6 +182,10 @@ typedef struct {
   RabcPeerEntry   entry;
   RabcServer     *server;
   RabcConnection *conn;
+  RabcPeer       *peer;
+  /* The requests received and not answered yet, or answered and waiting
+   * behind one that is not. */
+  RabcReplyQueue  replies;
 } Client;
 
 G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
@@ -143,6 +202,7 @@ enum {
   PROP_MAX_CLIENTS_PER_UID,
   PROP_MAX_BUFFERED_BYTES,
   PROP_FRAME_TIMEOUT,
+  PROP_MAX_PENDING_REQUESTS,
   N_PROPS
 };
 
@@ -152,6 +212,7 @@ enum {
   CLIENT_CONNECTED,
   CLIENT_DISCONNECTED,
   MESSAGE_RECEIVED,
+  HANDLE_REQUEST,
   N_SIGNALS
 };
 
@@ -263,8 +324,25 @@ server_log (RabcServer *self,
 static void
 client_free (Client *client)
 {
+  rabc_reply_queue_clear (&client->replies);
+  g_object_unref (client->peer);
   rabc_connection_unref (client->conn);
   g_free (client);
+}
+
+/* Clients dropped between these are freed at the end, once nothing that
+ * runs meanwhile can still point at them. */
+static void
+begin_dispatch (RabcServer *self)
+{
+  self->dispatch_depth++;
+}
+
+static void
+end_dispatch (RabcServer *self)
+{
+  if (--self->dispatch_depth == 0)
+    g_ptr_array_set_size (self->dropped, 0);
 }
 
 static void
@@ -273,6 +351,7 @@ drop_client (RabcServer *self,
              gboolean    emit)
 {
   int fd = rabc_connection_get_fd (client->conn);
+  g_autoptr(RabcPeer) peer = NULL;
 
   if (!rabc_peer_table_contains (&client->entry))
     return;
@@ -281,6 +360,12 @@ drop_client (RabcServer *self,
   if (fd >= 0)
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
   rabc_connection_close (client->conn);
+  rabc_reply_queue_clear (&client->replies);
+
+  /* The peer outlives the client for the signal, and as long as the
+   * application holds it. */
+  peer = g_object_ref (client->peer);
+  rabc_peer_disconnect (peer);
   if (self->dispatch_depth > 0)
     g_ptr_array_add (self->dropped, client);
   else
@@ -291,7 +376,7 @@ drop_client (RabcServer *self,
 
   if (emit)
     {
-      g_signal_emit (self, signals[CLIENT_DISCONNECTED], 0);
+      g_signal_emit (self, signals[CLIENT_DISCONNECTED], 0, peer);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
     }
 }
@@ -333,19 +418,22 @@ arm_stall_timer (RabcServer *self)
                              entry->last_progress + (gint64) self->frame_timeout * 1000);
 }
 
-/* Records what @client holds after some I/O, and enforces the bounds. */
-static void
-client_account (RabcServer *self,
-                Client     *client,
-                gint64      now)
+/* Records what @client holds, without enforcing the bounds.
+ *
+ * Returns: whether the clients hold more than the budget */
+static gboolean
+client_update (RabcServer *self,
+               Client     *client,
+               gint64      now)
 {
   RabcConnection *conn = client->conn;
 
   if (rabc_connection_is_closed (conn))
-    return;
+    return FALSE;
 
   rabc_peer_table_update (&self->peers, &client->entry,
-                          rabc_connection_get_allocated (conn),
+                          rabc_connection_get_allocated (conn) +
+                          rabc_reply_queue_get_held (&client->replies),
                           rabc_connection_get_bytes_moved (conn),
                           rabc_connection_is_mid_frame (conn),
                           now);
@@ -356,15 +444,39 @@ client_account (RabcServer *self,
       g_source_get_ready_time (self->stall_source) < 0)
     arm_stall_timer (self);
 
-  if (self->peers.allocated > self->max_buffered_bytes)
+  return self->peers.allocated > self->max_buffered_bytes;
+}
+
+/* Records what @client holds after some I/O, and enforces the bounds. */
+static void
+client_account (RabcServer *self,
+                Client     *client,
+                gint64      now)
+{
+  if (client_update (self, client, now))
     enforce_budget (self);
+}
+
+static gboolean
+on_budget_check (gpointer user_data)
+{
+  g_autoptr(RabcServer) self = g_object_ref (user_data);
+
+  g_source_set_ready_time (self->budget_source, -1);
+  begin_dispatch (self);
+  enforce_budget (self);
+  end_dispatch (self);
+  return G_SOURCE_CONTINUE;
 }
 
 /* A client's share of a round with @n_readers clients ready to be read:
  * what one read takes between frames, and what the client is read in all. */
 typedef struct {
-  gsize read_size;
-  gsize budget;
+  gsize    read_size;
+  gsize    budget;
+  /* A handler may take requests: reads are bounded by the room each
+   * client has under max-pending-requests. */
+  gboolean handled;
 } Share;
 
 static Share
@@ -379,6 +491,7 @@ round_share (RabcServer *self,
                          MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
   share.budget = CLAMP (ROUND_BYTES / n_readers, MAX (share.read_size, MIN_READ_SHARE),
                         MAX_READ_BUDGET);
+  share.handled = g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE);
   return share;
 }
 
@@ -390,7 +503,17 @@ client_handle_io (RabcServer   *self,
                   Share         share,
                   gint64        now)
 {
-  rabc_connection_set_read_policy (client->conn, share.read_size, share.budget, OUTPUT_LIMIT);
+  gsize read_size = share.read_size;
+  guint waiting = rabc_reply_queue_get_length (&client->replies);
+
+  /* A read of N bytes between frames ends at most N / 8 messages, the
+   * frame it leaves unfinished included, and the rest of a frame is read
+   * alone: the requests waiting stay within max-pending-requests. */
+  if (share.handled || waiting > 0)
+    read_size = MIN (read_size, RABC_FRAME_HEADER_SIZE *
+                                MAX (1, self->max_pending_requests - MIN (waiting, self->max_pending_requests)));
+
+  rabc_connection_set_read_policy (client->conn, read_size, share.budget, OUTPUT_LIMIT);
   rabc_connection_handle_io (client->conn, condition);
   client_account (self, client, now);
 }
@@ -427,6 +550,149 @@ on_stall_timer (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* What the replies waiting for @client imply: whether it may be read, and
+ * what its peer has pending. */
+static void
+client_replies_changed (RabcServer *self,
+                        Client     *client)
+{
+  guint waiting = rabc_reply_queue_get_length (&client->replies);
+
+  rabc_connection_set_owed (client->conn, waiting);
+  rabc_connection_set_paused (client->conn, waiting >= self->max_pending_requests);
+  rabc_peer_set_n_pending (client->peer, rabc_reply_queue_get_n_taken (&client->replies));
+}
+
+/* Queues a reply to @client: @bytes, else @data, else the server's. */
+static gboolean
+queue_reply (RabcServer *self,
+             Client     *client,
+             const char *data,
+             gsize       len,
+             GBytes     *bytes)
+{
+  if (bytes != NULL)
+    {
+      data = g_bytes_get_data (bytes, &len);
+      return rabc_connection_queue_checked (client->conn, data != NULL ? data : "", len);
+    }
+  if (data != NULL)
+    return rabc_connection_queue_checked (client->conn, data, len);
+  return rabc_connection_queue_frames (client->conn, self->reply_frame->data,
+                                       self->reply_frame->len);
+}
+
+/* Answers request @seq of @client (see rabc_peer_answer()), and queues
+ * every reply that may go out now. */
+static void
+deliver (RabcServer *self,
+         Client     *client,
+         guint64     seq,
+         const char *data,
+         gsize       len,
+         GBytes     *bytes)
+{
+  RabcReplyQueue *replies = &client->replies;
+  GBytes *reply;
+
+  if (rabc_reply_queue_is_front (replies, seq))
+    {
+      /* Next to go out: straight into the output, without a copy. */
+      if (!rabc_reply_queue_answer (replies, seq, NULL) || !rabc_reply_queue_pop (replies, &reply))
+        return;
+      if (!queue_reply (self, client, data, len, bytes))
+        return;
+    }
+  else
+    {
+      g_autoptr(GBytes) owned = bytes != NULL ? g_bytes_ref (bytes)
+                              : data != NULL ? g_bytes_new (data, len) : NULL;
+
+      if (!rabc_reply_queue_answer (replies, seq, owned))
+        return;
+    }
+
+  while (rabc_reply_queue_pop (replies, &reply))
+    {
+      gboolean queued = queue_reply (self, client, NULL, 0, reply);
+
+      g_clear_pointer (&reply, g_bytes_unref);
+      if (!queued)
+        return;
+    }
+
+  client_replies_changed (self, client);
+}
+
+void
+rabc_server_deliver (RabcServer *self,
+                     gpointer    client_data,
+                     guint64     seq,
+                     const char *data,
+                     gsize       len,
+                     GBytes     *bytes)
+{
+  Client *client = client_data;
+
+  begin_dispatch (self);
+  deliver (self, client, seq, data, len, bytes);
+  if (!rabc_connection_is_closed (client->conn))
+    {
+      /* Outside this client's I/O: written at its next, which this asks
+       * for, and the budget is checked from the main loop rather than
+       * from inside the caller. */
+      rabc_connection_schedule_flush (client->conn);
+      if (client_update (self, client, g_get_monotonic_time ()) && self->budget_source != NULL)
+        g_source_set_ready_time (self->budget_source, 0);
+    }
+  end_dispatch (self);
+}
+
+void
+rabc_server_close_client (RabcServer *self,
+                          gpointer    client_data)
+{
+  Client *client = client_data;
+
+  begin_dispatch (self);
+  /* What is owed goes first, as far as it goes without waiting. */
+  if (rabc_connection_flush (client->conn))
+    drop_client (self, client, !self->quiet);
+  end_dispatch (self);
+}
+
+/* Hands a message to ::handle-request.
+ *
+ * Returns: FALSE to stop reading */
+static gboolean
+handle_request (RabcServer *self,
+                Client     *client,
+                const char *text,
+                gsize       len)
+{
+  g_autoptr(RabcRequest) request = NULL;
+  guint64 seq = rabc_reply_queue_push (&client->replies, len);
+  gboolean handled = FALSE;
+
+  request = rabc_request_new (client->peer, seq, text, len);
+  g_signal_emit (self, signals[HANDLE_REQUEST], 0, request, &handled);
+
+  if (!handled && rabc_request_claim (request))
+    {
+      /* Nobody took it: the server's reply. */
+      if (rabc_connection_is_closed (client->conn))
+        return FALSE;
+      deliver (self, client, seq, NULL, 0, NULL);
+    }
+  else if (!rabc_connection_is_closed (client->conn) && !rabc_request_is_answered (request))
+    {
+      rabc_reply_queue_take (&client->replies, seq);
+      client_replies_changed (self, client);
+    }
+
+  return !rabc_connection_is_closed (client->conn);
+}
+
 static gboolean
 on_message (RabcConnection *conn,
             const char     *text,
@@ -435,6 +701,7 @@ on_message (RabcConnection *conn,
 {
   Client *client = user_data;
   RabcServer *self = client->server;
+  guint64 seq;
 
   if (!self->quiet && g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE))
     {
@@ -445,7 +712,18 @@ on_message (RabcConnection *conn,
         return FALSE;
     }
 
-  return rabc_connection_queue_frames (conn, self->reply_frame->data, self->reply_frame->len);
+  if (!self->quiet && g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE))
+    return handle_request (self, client, text, len);
+
+  if (rabc_reply_queue_get_length (&client->replies) == 0)
+    return rabc_connection_queue_frames (conn, self->reply_frame->data, self->reply_frame->len);
+
+  /* Behind a request still to be answered: the server's reply waits its
+   * turn. */
+  seq = rabc_reply_queue_push (&client->replies, 0);
+  rabc_reply_queue_answer (&client->replies, seq, NULL);
+  client_replies_changed (self, client);
+  return TRUE;
 }
 
 static void
@@ -603,6 +881,7 @@ accept_clients (RabcServer *self)
       Client *client;
       pid_t peer_pid;
       uid_t peer_uid;
+      gid_t peer_gid;
       int fd;
 
       fd = rabc_socket_accept (self->listen_fd, &error);
@@ -617,7 +896,7 @@ accept_clients (RabcServer *self)
           return;
         }
 
-      if (!rabc_socket_get_peer (fd, &peer_pid, &peer_uid))
+      if (!rabc_socket_get_peer (fd, &peer_pid, &peer_uid, &peer_gid))
         {
           int errsv = errno;
 
@@ -639,6 +918,9 @@ accept_clients (RabcServer *self)
       client->entry.data = client;
       client->conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, client);
       rabc_connection_set_read_policy (client->conn, MIN_READ_SHARE, MIN_READ_SHARE, OUTPUT_LIMIT);
+      client->peer = rabc_peer_new (self, client, peer_pid, peer_uid, peer_gid, self->context,
+                                    self->max_message_size);
+      rabc_reply_queue_init (&client->replies);
 
       event.data.ptr = client;
       if (epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) < 0)
@@ -646,6 +928,7 @@ accept_clients (RabcServer *self)
           int errsv = errno;
 
           server_log (self, LOG_ACCEPT, "cannot watch a new client: %s", g_strerror (errsv));
+          rabc_peer_disconnect (client->peer);
           client_free (client);
           continue;
         }
@@ -653,7 +936,7 @@ accept_clients (RabcServer *self)
       rabc_peer_table_add (&self->peers, &client->entry, g_get_monotonic_time ());
       g_debug ("client connected: pid %d, uid %u; %u clients now",
                (int) peer_pid, (guint) peer_uid, self->peers.n_peers);
-      g_signal_emit (self, signals[CLIENT_CONNECTED], 0);
+      g_signal_emit (self, signals[CLIENT_CONNECTED], 0, client->peer);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
     }
 }
@@ -717,7 +1000,7 @@ on_epoll (GIOCondition condition,
   gint64 now;
   int n;
 
-  self->dispatch_depth++;
+  begin_dispatch (self);
 
   do
     n = epoll_wait (self->epoll_fd, events, G_N_ELEMENTS (events), 0);
@@ -739,8 +1022,7 @@ on_epoll (GIOCondition condition,
         client_handle_io (self, client, rabc_socket_condition_from_poll (events[i].events), share, now);
     }
 
-  if (--self->dispatch_depth == 0)
-    g_ptr_array_set_size (self->dropped, 0);
+  end_dispatch (self);
   return G_SOURCE_CONTINUE;
 }
 
@@ -752,8 +1034,7 @@ drain_clients (RabcServer *self)
 {
   g_autoptr(GPtrArray) entries = rabc_peer_table_list (&self->peers);
 
-  /* Clients dropped meanwhile stay allocated until the depth is back. */
-  self->dispatch_depth++;
+  begin_dispatch (self);
   for (guint i = 0; i < entries->len; i++)
     {
       Client *client = ((RabcPeerEntry *) g_ptr_array_index (entries, i))->data;
@@ -770,7 +1051,7 @@ drain_clients (RabcServer *self)
             break;
         }
     }
-  self->dispatch_depth--;
+  end_dispatch (self);
 }
 
 static void
@@ -786,6 +1067,7 @@ server_stop (RabcServer *self,
   rabc_clear_source (&self->accept_retry_source);
   rabc_clear_source (&self->epoll_source);
   rabc_clear_source (&self->stall_source);
+  rabc_clear_source (&self->budget_source);
 
   g_clear_pointer (&self->socket_file, rabc_socket_file_release);
   close (self->listen_fd);
@@ -904,6 +1186,9 @@ rabc_server_get_property (GObject    *object,
     case PROP_FRAME_TIMEOUT:
       g_value_set_uint (value, self->frame_timeout);
       break;
+    case PROP_MAX_PENDING_REQUESTS:
+      g_value_set_uint (value, self->max_pending_requests);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -943,6 +1228,9 @@ rabc_server_set_property (GObject      *object,
     case PROP_FRAME_TIMEOUT:
       rabc_server_set_frame_timeout (self, g_value_get_uint (value));
       break;
+    case PROP_MAX_PENDING_REQUESTS:
+      rabc_server_set_max_pending_requests (self, g_value_get_uint (value));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -976,7 +1264,9 @@ rabc_server_class_init (RabcServerClass *klass)
   /**
    * RabcServer:reply:
    *
-   * The text sent back for every message. It must be shorter than
+   * The text sent back for every message no
+   * [signal@Rabc.Server::handle-request] handler takes, and for a request
+   * released without an answer. It must be shorter than
    * [property@Rabc.Server:max-message-size]. Setting it to `NULL` sets
    * the default, `pong`: reading it never gives `NULL`.
    */
@@ -1086,7 +1376,10 @@ rabc_server_class_init (RabcServerClass *klass)
    * 1 MiB of replies plus the replies to one read: a client is not read at
    * all while 1 MiB of replies waits for it, and a read is cut short so
    * that its replies stay within 128 KiB (two replies, when a reply is
-   * longer than 64 KiB).
+   * longer than 64 KiB). The messages of requests waiting for an answer,
+   * and the replies waiting behind them, count too: at most
+   * [property@Rabc.Server:max-pending-requests] of them. What a
+   * [class@Rabc.Request] the application holds is the application's.
    */
   properties[PROP_MAX_BUFFERED_BYTES] =
     g_param_spec_uint64 ("max-buffered-bytes", NULL, NULL,
@@ -1113,33 +1406,54 @@ rabc_server_class_init (RabcServerClass *klass)
                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
                        G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * RabcServer:max-pending-requests:
+   *
+   * The most requests of one client that may wait for an answer at once:
+   * taken by a [signal@Rabc.Server::handle-request] handler and not
+   * answered yet, or answered and waiting behind one that is not, since
+   * replies go out in order. A client that has this many is not read until
+   * answers go out: its further requests wait in its socket, and so does
+   * it. Default: 128, as dbus-daemon's system bus
+   * (`max_replies_per_connection`).
+   */
+  properties[PROP_MAX_PENDING_REQUESTS] =
+    g_param_spec_uint ("max-pending-requests", NULL, NULL,
+                       1, G_MAXINT32, RABC_DEFAULT_MAX_PENDING_REQUESTS,
+                       G_PARAM_READWRITE | G_PARAM_CONSTRUCT |
+                       G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
    * RabcServer::client-connected:
    * @self: the server
+   * @peer: the client
    *
-   * Emitted when a client connects.
+   * Emitted when a client connects, once it is admitted. Closing @peer
+   * from a handler disconnects it at once.
    */
   signals[CLIENT_CONNECTED] =
     g_signal_new ("client-connected",
                   G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
-                  G_TYPE_NONE, 0);
+                  G_TYPE_NONE, 1, RABC_TYPE_PEER);
 
   /**
    * RabcServer::client-disconnected:
    * @self: the server
+   * @peer: the client, no longer [property@Rabc.Peer:connected]
    *
-   * Emitted when a client disconnects or is disconnected.
+   * Emitted when a client disconnects or is disconnected. Its requests
+   * still held need no answer: answering them does nothing.
    */
   signals[CLIENT_DISCONNECTED] =
     g_signal_new ("client-disconnected",
                   G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL,
-                  G_TYPE_NONE, 0);
+                  G_TYPE_NONE, 1, RABC_TYPE_PEER);
 
   /**
    * RabcServer::message-received:
@@ -1147,7 +1461,9 @@ rabc_server_class_init (RabcServerClass *klass)
    * @message: the text of the message, up to its first NUL character if
    *   it holds one
    *
-   * Emitted for every message received, before its reply is queued.
+   * Emitted for every message received, before
+   * [signal@Rabc.Server::handle-request]. It is for watching messages;
+   * answering them is for ::handle-request.
    */
   signals[MESSAGE_RECEIVED] =
     g_signal_new ("message-received",
@@ -1156,6 +1472,36 @@ rabc_server_class_init (RabcServerClass *klass)
                   0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1,
                   G_TYPE_STRING | G_SIGNAL_TYPE_STATIC_SCOPE);
+
+  /**
+   * RabcServer::handle-request:
+   * @self: the server
+   * @request: the message received
+   *
+   * Emitted for every message received, in the server's main context, in
+   * the order the messages came on each connection.
+   *
+   * A handler that returns `TRUE` takes @request: it answers it with
+   * [method@Rabc.Request.reply] or [method@Rabc.Request.reply_bytes],
+   * before it returns or later, from any thread, keeping a reference
+   * until then. Handlers after it are not called. When no handler takes
+   * the request, the server answers it with
+   * [property@Rabc.Server:reply]; a server with no handler does so
+   * without making a [class@Rabc.Request] at all.
+   *
+   * The replies to one client go out in the order of its requests: one
+   * answered early waits for those before it. A client with
+   * [property@Rabc.Server:max-pending-requests] requests waiting is not
+   * read until some are answered.
+   *
+   * Returns: `TRUE` when the handler takes @request, to answer it
+   */
+  signals[HANDLE_REQUEST] =
+    g_signal_new ("handle-request",
+                  G_TYPE_FROM_CLASS (klass),
+                  G_SIGNAL_RUN_LAST,
+                  0, g_signal_accumulator_true_handled, NULL, NULL,
+                  G_TYPE_BOOLEAN, 1, RABC_TYPE_REQUEST);
 }
 
 static void
@@ -1254,6 +1600,8 @@ serve (RabcServer *self,
                                                  self, NULL, self->context);
   self->log_source = rabc_deadline_source_new ("[rabc] log summary", on_log_summary,
                                                self, NULL, self->context);
+  self->budget_source = rabc_deadline_source_new ("[rabc] memory budget", on_budget_check,
+                                                  self, NULL, self->context);
   update_limits (self);
 
   g_debug ("listening on %s", self->socket_path);
@@ -1572,6 +1920,33 @@ rabc_server_get_n_clients (RabcServer *self)
 }
 
 /**
+ * rabc_server_get_peers:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the clients connected now, in no particular order.
+ *
+ * Returns: (transfer full) (element-type Rabc.Peer): the peers; free with
+ *   `g_list_free_full (peers, g_object_unref)`
+ */
+GList *
+rabc_server_get_peers (RabcServer *self)
+{
+  g_autoptr(GPtrArray) entries = NULL;
+  GList *peers = NULL;
+
+  g_return_val_if_fail (RABC_IS_SERVER (self), NULL);
+
+  entries = rabc_peer_table_list (&self->peers);
+  for (guint i = entries->len; i > 0; i--)
+    {
+      Client *client = ((RabcPeerEntry *) g_ptr_array_index (entries, i - 1))->data;
+
+      peers = g_list_prepend (peers, g_object_ref (client->peer));
+    }
+  return peers;
+}
+
+/**
  * rabc_server_get_listening:
  * @self: a [class@Rabc.Server]
  *
@@ -1747,4 +2122,48 @@ rabc_server_set_frame_timeout (RabcServer *self,
   self->frame_timeout = frame_timeout;
   arm_stall_timer (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_FRAME_TIMEOUT]);
+}
+
+/**
+ * rabc_server_get_max_pending_requests:
+ * @self: a [class@Rabc.Server]
+ *
+ * Gets the most requests of one client that may wait for an answer.
+ *
+ * Returns: the value of [property@Rabc.Server:max-pending-requests]
+ */
+guint
+rabc_server_get_max_pending_requests (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), 0);
+
+  return self->max_pending_requests;
+}
+
+/**
+ * rabc_server_set_max_pending_requests:
+ * @self: a [class@Rabc.Server]
+ * @max_pending_requests: the most requests of one client that may wait
+ *   for an answer, from 1 to %G_MAXINT32
+ *
+ * Sets [property@Rabc.Server:max-pending-requests]. It applies to the
+ * clients connected too: those that now have room are read again.
+ */
+void
+rabc_server_set_max_pending_requests (RabcServer *self,
+                                      guint       max_pending_requests)
+{
+  g_autoptr(GPtrArray) entries = NULL;
+
+  g_return_if_fail (RABC_IS_SERVER (self));
+  g_return_if_fail (max_pending_requests > 0 && max_pending_requests <= G_MAXINT32);
+
+  if (self->max_pending_requests == max_pending_requests)
+    return;
+
+  self->max_pending_requests = max_pending_requests;
+  entries = rabc_peer_table_list (&self->peers);
+  for (guint i = 0; i < entries->len; i++)
+    client_replies_changed (self, ((RabcPeerEntry *) g_ptr_array_index (entries, i))->data);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_MAX_PENDING_REQUESTS]);
 }

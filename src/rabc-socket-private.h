@@ -29,7 +29,8 @@ char           *rabc_socket_check_listener      (int                        fd,
                                                  GError                   **error);
 gboolean        rabc_socket_get_peer            (int                        fd,
                                                  pid_t                     *pid,
-                                                 uid_t                     *uid);
+                                                 uid_t                     *uid,
+                                                 gid_t                     *gid);
 GIOCondition    rabc_socket_condition_from_poll (guint                      revents);
 int             rabc_socket_accept              (int                        listen_fd,
                                                  GError                   **error);

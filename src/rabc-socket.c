@@ -299,12 +299,14 @@ rabc_socket_check_listener (int      fd,
 /*
  * rabc_socket_get_peer:
  *
- * Gets the process and user at the other end of a connected Unix socket.
+ * Gets the process, user and group at the other end of a connected Unix
+ * socket, as they were when it connected; @gid may be NULL.
  */
 gboolean
 rabc_socket_get_peer (int    fd,
                       pid_t *pid,
-                      uid_t *uid)
+                      uid_t *uid,
+                      gid_t *gid)
 {
   struct ucred cred;
   socklen_t len = sizeof cred;
@@ -314,6 +316,8 @@ rabc_socket_get_peer (int    fd,
 
   *pid = cred.pid;
   *uid = cred.uid;
+  if (gid != NULL)
+    *gid = cred.gid;
   return TRUE;
 }
 

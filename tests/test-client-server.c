@@ -176,13 +176,13 @@ typedef struct {
 } ServerEvents;
 
 static void
-on_client_connected (RabcServer *server, ServerEvents *events)
+on_client_connected (RabcServer *server, RabcPeer *peer, ServerEvents *events)
 {
   events->connected++;
 }
 
 static void
-on_client_disconnected (RabcServer *server, ServerEvents *events)
+on_client_disconnected (RabcServer *server, RabcPeer *peer, ServerEvents *events)
 {
   events->disconnected++;
 }
@@ -1125,6 +1125,7 @@ on_message_drop_client (RabcServer    *server,
 
 static void
 on_client_disconnected_flag (RabcServer *server,
+                             RabcPeer   *peer,
                              gboolean   *disconnected)
 {
   *disconnected = TRUE;
@@ -1334,6 +1335,7 @@ test_server_replies_to_one_read (Fixture       *fixture,
 
 static void
 on_disconnected_unref (RabcServer *server,
+                       RabcPeer   *peer,
                        gboolean   *done)
 {
   g_object_unref (server);
@@ -1365,9 +1367,9 @@ test_server_unref_in_timeout_handler (Fixture       *fixture,
   close (fd);
 }
 
+/* Connected swapped, so that it fits any signal. */
 static void
-count_signal (gpointer  instance,
-              guint    *count)
+count_signal (guint *count)
 {
   (*count)++;
 }
@@ -1387,9 +1389,9 @@ test_server_dispose_is_quiet (Fixture       *fixture,
   while (rabc_server_get_n_clients (server) == 0)
     g_main_context_iteration (NULL, TRUE);
 
-  g_signal_connect (server, "message-received", G_CALLBACK (count_signal), &n_signals);
-  g_signal_connect (server, "client-disconnected", G_CALLBACK (count_signal), &n_signals);
-  g_signal_connect (server, "notify", G_CALLBACK (count_signal), &n_signals);
+  g_signal_connect_swapped (server, "message-received", G_CALLBACK (count_signal), &n_signals);
+  g_signal_connect_swapped (server, "client-disconnected", G_CALLBACK (count_signal), &n_signals);
+  g_signal_connect_swapped (server, "notify", G_CALLBACK (count_signal), &n_signals);
   rabc_test_write_frame (fd, "ping", 4);
   g_object_unref (server);
 

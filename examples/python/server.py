@@ -44,11 +44,12 @@ def main(argv=None):
     server.props.reply = args.reply
     if args.verbose:
         server.connect('client-connected',
-                       lambda server: print(f'client connected, {server.props.n_clients} now',
-                                            flush=True))
+                       lambda server, peer: print(f'client connected (pid {peer.props.pid}, '
+                                                  f'uid {peer.props.uid}), '
+                                                  f'{server.props.n_clients} now', flush=True))
         server.connect('client-disconnected',
-                       lambda server: print(f'client gone, {server.props.n_clients} left',
-                                            flush=True))
+                       lambda server, peer: print(f'client gone (pid {peer.props.pid}), '
+                                                  f'{server.props.n_clients} left', flush=True))
 
     loop = GLib.MainLoop()
 

@@ -73,8 +73,8 @@ def test_client_round_trip(server, loop):
     disconnected = []
     received = []
     n_clients = []
-    server.connect('client-connected', lambda server: connected.append(server.props.n_clients))
-    server.connect('client-disconnected', lambda server: disconnected.append(server.props.n_clients))
+    server.connect('client-connected', lambda server, peer: connected.append(server.props.n_clients))
+    server.connect('client-disconnected', lambda server, peer: disconnected.append(server.props.n_clients))
     server.connect('message-received', lambda server, message: received.append(message))
     server.connect('notify::n-clients', lambda server, pspec: n_clients.append(server.props.n_clients))
 
@@ -154,7 +154,7 @@ def test_stop_disconnects_clients(server_path, loop):
     server = Rabc.Server.new(server_path)
     server.start()
     disconnected = []
-    server.connect('client-disconnected', lambda server: disconnected.append(True))
+    server.connect('client-disconnected', lambda server, peer: disconnected.append(True))
     client = new_client(loop, server_path, ping_interval=0)
     closed = []
     client.connect('closed', lambda client, error: closed.append(error))

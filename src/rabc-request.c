@@ -1,0 +1,343 @@
+/* rabc-request.c: one message a RabcServer received, to be answered
+ *
+ * SPDX-License-Identifier: MIT
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "rabc-frame-private.h"
+#include "rabc-server-private.h"
+
+/**
+ * RabcRequest:
+ *
+ * One message a [class@Rabc.Server] received from one client, handed to
+ * [signal@Rabc.Server::handle-request] so that the application answers it.
+ *
+ * A handler that takes the request (by returning `TRUE`) answers it once,
+ * with [method@Rabc.Request.reply] or [method@Rabc.Request.reply_bytes],
+ * at once or later: from a timeout, at the end of an asynchronous
+ * operation, or from another thread, such as a [class@Gio.Task] worker.
+ * The reply is written in the server's main context, and the replies of
+ * one connection go out in the order of its requests, however they are
+ * answered; the client, which matches replies to requests first in first
+ * out, sees no difference.
+ *
+ * A request released without an answer is a bug: the server then answers
+ * it with [property@Rabc.Server:reply], so that the client and the
+ * requests behind it are not held up forever, and logs a warning.
+ *
+ * A request's getters and its reply methods may be called from any
+ * thread.
+ *
+ * ```c
+ * static gboolean
+ * on_handle_request (RabcServer  *server,
+ *                    RabcRequest *request,
+ *                    gpointer     user_data)
+ * {
+ *   if (g_strcmp0 (rabc_request_get_message (request), "hostname") != 0)
+ *     return FALSE;  // the server answers with its reply
+ *
+ *   rabc_request_reply (request, g_get_host_name ());
+ *   return TRUE;
+ * }
+ *
+ * g_signal_connect (server, "handle-request", G_CALLBACK (on_handle_request), NULL);
+ * ```
+ *
+ * ```python
+ * def on_handle_request(server, request):
+ *     if request.get_message() != 'slow':
+ *         return False
+ *     # Answer in a second; the request stays valid until then.
+ *     GLib.timeout_add_seconds(1, lambda: request.reply('done') or False)
+ *     return True
+ *
+ * server.connect('handle-request', on_handle_request)
+ * ```
+ */
+
+struct _RabcRequest {
+  GObject   parent_instance;
+
+  RabcPeer *peer;
+  guint64   seq;
+  /* The message, with a NUL after it that the size does not count. */
+  GBytes   *payload;
+  gboolean  answered;
+};
+
+G_DEFINE_FINAL_TYPE (RabcRequest, rabc_request, G_TYPE_OBJECT)
+
+enum {
+  PROP_0,
+  PROP_MESSAGE,
+  PROP_PAYLOAD,
+  PROP_PEER,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+static void
+rabc_request_finalize (GObject *object)
+{
+  RabcRequest *self = RABC_REQUEST (object);
+
+  if (!g_atomic_int_get (&self->answered))
+    {
+      g_warning ("A request of %" G_GSIZE_FORMAT " bytes from pid %d was released without an "
+                 "answer: a RabcServer::handle-request handler returned TRUE and never called "
+                 "rabc_request_reply(); answering with the server's reply",
+                 g_bytes_get_size (self->payload), rabc_peer_get_pid (self->peer));
+      rabc_peer_answer (self->peer, self->seq, NULL, 0, NULL);
+    }
+
+  g_clear_pointer (&self->payload, g_bytes_unref);
+  g_clear_object (&self->peer);
+
+  G_OBJECT_CLASS (rabc_request_parent_class)->finalize (object);
+}
+
+static void
+rabc_request_get_property (GObject    *object,
+                           guint       prop_id,
+                           GValue     *value,
+                           GParamSpec *pspec)
+{
+  RabcRequest *self = RABC_REQUEST (object);
+
+  switch (prop_id)
+    {
+    case PROP_MESSAGE:
+      g_value_set_string (value, rabc_request_get_message (self));
+      break;
+    case PROP_PAYLOAD:
+      g_value_set_boxed (value, self->payload);
+      break;
+    case PROP_PEER:
+      g_value_set_object (value, self->peer);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+rabc_request_class_init (RabcRequestClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = rabc_request_finalize;
+  object_class->get_property = rabc_request_get_property;
+
+  /**
+   * RabcRequest:message:
+   *
+   * The text of the message, up to its first NUL character if it holds
+   * one: see [property@Rabc.Request:payload] for all of it.
+   */
+  properties[PROP_MESSAGE] =
+    g_param_spec_string ("message", NULL, NULL,
+                         NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcRequest:payload:
+   *
+   * The whole message, valid UTF-8, NUL characters included.
+   */
+  properties[PROP_PAYLOAD] =
+    g_param_spec_boxed ("payload", NULL, NULL,
+                        G_TYPE_BYTES,
+                        G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * RabcRequest:peer:
+   *
+   * The client that sent the message.
+   */
+  properties[PROP_PEER] =
+    g_param_spec_object ("peer", NULL, NULL,
+                         RABC_TYPE_PEER,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+rabc_request_init (RabcRequest *self)
+{
+}
+
+RabcRequest *
+rabc_request_new (RabcPeer   *peer,
+                  guint64     seq,
+                  const char *text,
+                  gsize       len)
+{
+  RabcRequest *self = g_object_new (RABC_TYPE_REQUEST, NULL);
+  char *copy = g_malloc (len + 1);
+
+  memcpy (copy, text, len);
+  copy[len] = '\0';
+  self->payload = g_bytes_new_take (copy, len);
+  self->peer = g_object_ref (peer);
+  self->seq = seq;
+  return self;
+}
+
+gboolean
+rabc_request_claim (RabcRequest *self)
+{
+  return g_atomic_int_compare_and_exchange (&self->answered, FALSE, TRUE);
+}
+
+gboolean
+rabc_request_is_answered (RabcRequest *self)
+{
+  return g_atomic_int_get (&self->answered);
+}
+
+guint64
+rabc_request_get_seq (RabcRequest *self)
+{
+  return self->seq;
+}
+
+/**
+ * rabc_request_get_message:
+ * @self: a [class@Rabc.Request]
+ *
+ * Gets the text of the message, up to its first NUL character if it
+ * holds one.
+ *
+ * Returns: the value of [property@Rabc.Request:message], valid as long as
+ *   @self
+ */
+const char *
+rabc_request_get_message (RabcRequest *self)
+{
+  g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+
+  return g_bytes_get_data (self->payload, NULL);
+}
+
+/**
+ * rabc_request_get_payload:
+ * @self: a [class@Rabc.Request]
+ *
+ * Gets the whole message, NUL characters included. The data is followed by
+ * a NUL byte that its size does not count.
+ *
+ * Returns: (transfer none): the value of [property@Rabc.Request:payload]
+ */
+GBytes *
+rabc_request_get_payload (RabcRequest *self)
+{
+  g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+
+  return self->payload;
+}
+
+/**
+ * rabc_request_get_peer:
+ * @self: a [class@Rabc.Request]
+ *
+ * Gets the client that sent the message. It may be gone by now: see
+ * [property@Rabc.Peer:connected].
+ *
+ * Returns: (transfer none): the value of [property@Rabc.Request:peer]
+ */
+RabcPeer *
+rabc_request_get_peer (RabcRequest *self)
+{
+  g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+
+  return self->peer;
+}
+
+/* Checks a reply in the caller's thread, so that a bad one is reported
+ * where it was made. */
+static gboolean
+check_reply (RabcRequest *self,
+             const char  *func,
+             const char  *data,
+             gsize        len)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!rabc_frame_check (data, len, rabc_peer_get_max_reply_size (self->peer), &error))
+    {
+      g_critical ("%s: cannot send the reply: %s", func, error->message);
+      return FALSE;
+    }
+
+  if (!g_atomic_int_compare_and_exchange (&self->answered, FALSE, TRUE))
+    {
+      g_critical ("%s: the request is already answered: a request is answered once", func);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/**
+ * rabc_request_reply:
+ * @self: a [class@Rabc.Request]
+ * @reply: (nullable): the reply, valid UTF-8, or `NULL` for
+ *   [property@Rabc.Server:reply]
+ *
+ * Answers the request with @reply. A request is answered once: answering
+ * it again is a programming error, reported with a critical warning and
+ * ignored, as is a reply that is not valid UTF-8 or that is not shorter
+ * than the [property@Rabc.Server:max-message-size] the client connected
+ * under (a request with such a reply stays unanswered).
+ *
+ * May be called from any thread; the reply is written in the server's main
+ * context, after the replies to the client's earlier requests. When the
+ * client is gone, the reply is dropped.
+ */
+void
+rabc_request_reply (RabcRequest *self,
+                    const char  *reply)
+{
+  g_return_if_fail (RABC_IS_REQUEST (self));
+
+  if (reply == NULL)
+    {
+      if (check_reply (self, G_STRFUNC, "", 0))
+        rabc_peer_answer (self->peer, self->seq, NULL, 0, NULL);
+      return;
+    }
+
+  if (check_reply (self, G_STRFUNC, reply, strlen (reply)))
+    rabc_peer_answer (self->peer, self->seq, reply, strlen (reply), NULL);
+}
+
+/**
+ * rabc_request_reply_bytes:
+ * @self: a [class@Rabc.Request]
+ * @reply: the reply, valid UTF-8, NUL characters allowed
+ *
+ * Answers the request with @reply, as [method@Rabc.Request.reply] does,
+ * but taking the bytes as they are, so that a reply may hold U+0000. The
+ * request keeps a reference to @reply until it is written.
+ */
+void
+rabc_request_reply_bytes (RabcRequest *self,
+                          GBytes      *reply)
+{
+  gsize len;
+  const char *data;
+
+  g_return_if_fail (RABC_IS_REQUEST (self));
+  g_return_if_fail (reply != NULL);
+
+  data = g_bytes_get_data (reply, &len);
+  if (check_reply (self, G_STRFUNC, data != NULL ? data : "", len))
+    rabc_peer_answer (self->peer, self->seq, NULL, 0, reply);
+}
