@@ -27,7 +27,8 @@
  *
  * A request released without an answer is a bug: the server then answers
  * it with [property@Rabc.Server:reply], so that the client and the
- * requests behind it are not held up forever, and logs a warning.
+ * requests behind it are not held up forever, and logs a warning. The
+ * requests of a client that is gone need no answer.
  *
  * A request's getters and its reply methods may be called from any
  * thread.
@@ -87,7 +88,8 @@ rabc_request_finalize (GObject *object)
 {
   RabcRequest *self = RABC_REQUEST (object);
 
-  if (!g_atomic_int_get (&self->answered))
+  /* A client that is gone needs no answer. */
+  if (!g_atomic_int_get (&self->answered) && rabc_peer_get_connected (self->peer))
     {
       g_warning ("A request of %" G_GSIZE_FORMAT " bytes from pid %d was released without an "
                  "answer: a RabcServer::handle-request handler returned TRUE and never called "
