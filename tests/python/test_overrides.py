@@ -14,6 +14,7 @@ from conftest import Daemon, Loop  # noqa: E402
 def test_overrides_are_loaded():
     assert Rabc.Client.__module__ == "gi.overrides.Rabc"
     assert Rabc.Server.__module__ == "gi.overrides.Rabc"
+    assert Rabc.Request.__module__ == "gi.overrides.Rabc"
 
 
 @pytest.fixture
@@ -90,3 +91,51 @@ def test_server_reply_refuses_nul(tmp_path):
     with pytest.raises(ValueError):
         server.set_properties(reply="a\0b")
     assert server.get_reply() == "pong"
+
+
+def test_request_reply_refuses_nul_and_keeps_working(tmp_path):
+    path = str(tmp_path / "server.sock")
+    server = Rabc.Server.new(path)
+    refused = []
+    types = []
+
+    def on_handle_request(server, request):
+        types.append(type(request))
+        message = request.get_payload().get_data()
+        if message == b"nul":
+            with pytest.raises(ValueError, match="U\\+0000.*reply_bytes") as excinfo:
+                request.reply("a\0b")
+            refused.append(str(excinfo.value))
+            # Refused before C saw it: the request still takes its one answer.
+            request.reply_bytes(GLib.Bytes.new(b"a\0b"))
+        elif message == b"none":
+            request.reply(None)
+        else:
+            request.reply("plain \u2713")
+        return True
+
+    server.connect("handle-request", on_handle_request)
+    server.start()
+    loop = Loop()
+    client = Rabc.Client(socket_path=path, ping_interval=0)
+    results = []
+    client.init_async(GLib.PRIORITY_DEFAULT, None,
+                      lambda client, result: results.append(client.init_finish(result)))
+    loop.run_until(lambda: results)
+    assert results == [True]
+
+    replies = []
+
+    def on_reply(client, result):
+        replies.append(client.send_bytes_finish(result).get_data())
+
+    for message in (b"nul", b"text", b"none"):
+        client.send_bytes_async(GLib.Bytes.new(message), None, on_reply)
+    loop.run_until(lambda: len(replies) == 3)
+    client.close()
+    server.stop()
+
+    assert replies == [b"a\0b", "plain \u2713".encode(), b"pong"]
+    assert len(refused) == 1
+    # The signal hands over the overridden class.
+    assert types == [Rabc.Request] * 3

@@ -5,8 +5,9 @@
 # PyGObject hands a Python str to C as a NUL-terminated string, so a str
 # holding U+0000 would reach librabc cut at the first one, silently.  These
 # overrides refuse such text with ValueError instead; GLib.Bytes, through
-# Client.send_bytes_sync() and Client.send_bytes_async(), carries it whole.
-# Every generated method stays as it is.
+# Client.send_bytes_sync(), Client.send_bytes_async() and
+# Request.reply_bytes(), carries it whole.  Every generated method stays as
+# it is.
 
 import inspect
 
@@ -18,11 +19,12 @@ Rabc = get_introspection_module("Rabc")
 __all__ = []
 
 
-def _check_text(text, what):
+_SEND_BYTES = "send it as GLib.Bytes with send_bytes_sync() or send_bytes_async()"
+
+
+def _check_text(text, what, remedy=_SEND_BYTES):
     if isinstance(text, str) and "\0" in text:
-        raise ValueError(
-            f"{what} holds U+0000, which a C string cannot carry: "
-            "send it as GLib.Bytes with send_bytes_sync() or send_bytes_async()")
+        raise ValueError(f"{what} holds U+0000, which a C string cannot carry: {remedy}")
 
 
 def _check_properties(kwargs, names):
@@ -117,3 +119,14 @@ class Server(Rabc.Server):
 
 Server = override(Server)
 __all__.append("Server")
+
+
+class Request(Rabc.Request):
+    def reply(self, reply):
+        _check_text(reply, "the reply",
+                    "answer with GLib.Bytes through reply_bytes() instead")
+        return super().reply(reply)
+
+
+Request = override(Request)
+__all__.append("Request")
