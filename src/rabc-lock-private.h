@@ -92,4 +92,11 @@ rabc_cond_wait_until (RabcCond  *cond,
   return signalled;
 }
 
+/* A hand-over from one thread to another through GLib (a source attached
+ * to another thread's context, a GTask), whose futex TSan cannot see: the
+ * sender publishes @object after its last write, and the receiver takes
+ * it before its first read. */
+#define rabc_tsan_publish(object) rabc_tsan (__tsan_release (object))
+#define rabc_tsan_receive(object) rabc_tsan (__tsan_acquire (object))
+
 G_END_DECLS

@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include "rabc-lock-private.h"
 #include "rabc-server-private.h"
 
 /**
@@ -53,7 +54,14 @@ struct _RabcPeer {
   uid_t         uid;
   gid_t         gid;
   gsize         max_reply_size;
+
+  /* The server's context, NULL once the client is gone, so that a source
+   * still waiting there for this peer does not keep the context alive
+   * through it. */
+  RabcMutex     lock;
   GMainContext *context;
+  /* The server's thread, which runs its context. */
+  GThread      *thread;
 
   /* In the server's context only: the server and its record of the
    * client, NULL once the client is gone. */
@@ -84,7 +92,10 @@ rabc_peer_finalize (GObject *object)
 {
   RabcPeer *self = RABC_PEER (object);
 
+  rabc_tsan_receive (self);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->thread, g_thread_unref);
+  rabc_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (rabc_peer_parent_class)->finalize (object);
 }
@@ -191,6 +202,7 @@ rabc_peer_class_init (RabcPeerClass *klass)
 static void
 rabc_peer_init (RabcPeer *self)
 {
+  rabc_mutex_init (&self->lock);
 }
 
 RabcPeer *
@@ -210,8 +222,10 @@ rabc_peer_new (RabcServer   *server,
   self->uid = uid;
   self->gid = gid;
   self->context = g_main_context_ref (context);
+  self->thread = g_thread_ref (g_thread_self ());
   self->max_reply_size = max_reply_size;
   self->connected = TRUE;
+  rabc_tsan_publish (self);
   return self;
 }
 
@@ -220,11 +234,17 @@ rabc_peer_new (RabcServer   *server,
 void
 rabc_peer_disconnect (RabcPeer *self)
 {
+  GMainContext *context;
+
   if (self->server == NULL)
     return;
 
   self->server = NULL;
   self->client = NULL;
+  rabc_mutex_lock (&self->lock);
+  context = g_steal_pointer (&self->context);
+  rabc_mutex_unlock (&self->lock);
+  g_main_context_unref (context);
   g_object_freeze_notify (G_OBJECT (self));
   rabc_peer_set_n_pending (self, 0);
   g_atomic_int_set (&self->connected, FALSE);
@@ -261,6 +281,50 @@ deliver (RabcPeer   *self,
     rabc_server_deliver (self->server, self->client, seq, data, len, bytes);
 }
 
+/* The server's context, or NULL once the client is gone. */
+static GMainContext *
+dup_context (RabcPeer *self)
+{
+  GMainContext *context;
+
+  rabc_tsan_receive (self);
+  rabc_mutex_lock (&self->lock);
+  context = self->context != NULL ? g_main_context_ref (self->context) : NULL;
+  rabc_mutex_unlock (&self->lock);
+  return context;
+}
+
+/* Whether the caller may run the server's code at once, holding its
+ * @context: it is dispatching there, or it is the server's thread between
+ * iterations.  Another thread must not, even when it could acquire the
+ * context: the server is not thread-safe. */
+static gboolean
+enter_context (RabcPeer     *self,
+               GMainContext *context)
+{
+  if (!g_main_context_is_owner (context) && self->thread != g_thread_self ())
+    return FALSE;
+  return g_main_context_acquire (context);
+}
+
+/* Runs @func in the server's @context from an idle. */
+static void
+run_in_context (GMainContext   *context,
+                const char     *name,
+                GSourceFunc     func,
+                gpointer        data,
+                GDestroyNotify  notify)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_static_name (source, name);
+  g_source_set_callback (source, func, data, notify);
+  rabc_tsan_publish (data);
+  g_source_attach (source, context);
+  g_source_unref (source);
+}
+
 typedef struct {
   RabcPeer *peer;
   guint64   seq;
@@ -272,6 +336,7 @@ answer_free (gpointer data)
 {
   Answer *answer = data;
 
+  rabc_tsan_receive (answer);
   g_object_unref (answer->peer);
   g_clear_pointer (&answer->reply, g_bytes_unref);
   g_free (answer);
@@ -282,6 +347,7 @@ answer_in_context (gpointer data)
 {
   Answer *answer = data;
 
+  rabc_tsan_receive (answer);
   deliver (answer->peer, answer->seq, NULL, 0, answer->reply);
   return G_SOURCE_REMOVE;
 }
@@ -293,12 +359,19 @@ rabc_peer_answer (RabcPeer   *self,
                   gsize       len,
                   GBytes     *bytes)
 {
+  g_autoptr(GMainContext) context = dup_context (self);
   Answer *answer;
 
-  /* A handler answering at once: no copy, no source. */
-  if (g_main_context_is_owner (self->context))
+  /* Nobody to answer. */
+  if (context == NULL)
+    return;
+
+  /* In the server's thread, a handler answering at once for one: no copy,
+   * no source. */
+  if (enter_context (self, context))
     {
       deliver (self, seq, data, len, bytes);
+      g_main_context_release (context);
       return;
     }
 
@@ -309,8 +382,7 @@ rabc_peer_answer (RabcPeer   *self,
     answer->reply = g_bytes_ref (bytes);
   else if (data != NULL)
     answer->reply = g_bytes_new (data, len);
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT,
-                              answer_in_context, answer, answer_free);
+  run_in_context (context, "[rabc] answer", answer_in_context, answer, answer_free);
 }
 
 static gboolean
@@ -318,6 +390,7 @@ close_in_context (gpointer data)
 {
   RabcPeer *self = data;
 
+  rabc_tsan_receive (self);
   if (self->server != NULL)
     rabc_server_close_client (self->server, self->client);
   return G_SOURCE_REMOVE;
@@ -412,15 +485,26 @@ rabc_peer_get_connected (RabcPeer *self)
  * [signal@Rabc.Server::client-disconnected] follows, in the server's main
  * context. Closing a peer that is gone does nothing.
  *
- * May be called from any thread. From the thread running the server's
- * context, the client is disconnected before this returns; from another,
- * soon after, in the server's context.
+ * May be called from any thread. In the server's thread, the client is
+ * disconnected before this returns; from another thread, soon after, from
+ * an idle in the server's context.
  */
 void
 rabc_peer_close (RabcPeer *self)
 {
+  g_autoptr(GMainContext) context = NULL;
+
   g_return_if_fail (RABC_IS_PEER (self));
 
-  g_main_context_invoke_full (self->context, G_PRIORITY_DEFAULT, close_in_context,
-                              g_object_ref (self), g_object_unref);
+  context = dup_context (self);
+  if (context == NULL)
+    return;
+
+  if (enter_context (self, context))
+    {
+      close_in_context (self);
+      g_main_context_release (context);
+    }
+  else
+    run_in_context (context, "[rabc] close", close_in_context, g_object_ref (self), g_object_unref);
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "rabc-frame-private.h"
+#include "rabc-lock-private.h"
 #include "rabc-server-private.h"
 
 /**
@@ -88,6 +89,7 @@ rabc_request_finalize (GObject *object)
 {
   RabcRequest *self = RABC_REQUEST (object);
 
+  rabc_tsan_receive (self);
   /* A client that is gone needs no answer. */
   if (!g_atomic_int_get (&self->answered) && rabc_peer_get_connected (self->peer))
     {
@@ -189,6 +191,8 @@ rabc_request_new (RabcPeer   *peer,
   self->payload = g_bytes_new_take (copy, len);
   self->peer = g_object_ref (peer);
   self->seq = seq;
+  /* The handler may hand the request to another thread. */
+  rabc_tsan_publish (self);
   return self;
 }
 
@@ -224,6 +228,7 @@ const char *
 rabc_request_get_message (RabcRequest *self)
 {
   g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+  rabc_tsan_receive (self);
 
   return g_bytes_get_data (self->payload, NULL);
 }
@@ -241,6 +246,7 @@ GBytes *
 rabc_request_get_payload (RabcRequest *self)
 {
   g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+  rabc_tsan_receive (self);
 
   return self->payload;
 }
@@ -258,6 +264,7 @@ RabcPeer *
 rabc_request_get_peer (RabcRequest *self)
 {
   g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+  rabc_tsan_receive (self);
 
   return self->peer;
 }
@@ -272,6 +279,7 @@ check_reply (RabcRequest *self,
 {
   g_autoptr(GError) error = NULL;
 
+  rabc_tsan_receive (self);
   if (!rabc_frame_check (data, len, rabc_peer_get_max_reply_size (self->peer), &error))
     {
       g_critical ("%s: cannot send the reply: %s", func, error->message);

@@ -19,6 +19,7 @@
 #include "rabc-error.h"
 #include "rabc-fd-source-private.h"
 #include "rabc-frame-private.h"
+#include "rabc-lock-private.h"
 #include "rabc-peer-table-private.h"
 #include "rabc-rate-limit-private.h"
 #include "rabc-reply-queue-private.h"
@@ -325,6 +326,8 @@ static void
 client_free (Client *client)
 {
   rabc_reply_queue_clear (&client->replies);
+  /* Its last reference may go in another thread. */
+  rabc_tsan_publish (client->peer);
   g_object_unref (client->peer);
   rabc_connection_unref (client->conn);
   g_free (client);
@@ -680,9 +683,8 @@ handle_request (RabcServer *self,
   if (!handled && rabc_request_claim (request))
     {
       /* Nobody took it: the server's reply. */
-      if (rabc_connection_is_closed (client->conn))
-        return FALSE;
-      deliver (self, client, seq, NULL, 0, NULL);
+      if (!rabc_connection_is_closed (client->conn))
+        deliver (self, client, seq, NULL, 0, NULL);
     }
   else if (!rabc_connection_is_closed (client->conn) && !rabc_request_is_answered (request))
     {
@@ -690,6 +692,8 @@ handle_request (RabcServer *self,
       client_replies_changed (self, client);
     }
 
+  /* Its last reference may go in another thread. */
+  rabc_tsan_publish (request);
   return !rabc_connection_is_closed (client->conn);
 }
 
