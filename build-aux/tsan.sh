@@ -31,4 +31,4 @@ export G_SLICE TSAN_OPTIONS
 # test-tools times the programs it starts, which TSan slows down; the rest
 # of the C suite runs.
 meson test -C "$build" --print-errorlogs --num-processes 2 \
-  client-threads client-server connection call-queue frame server
+  client-threads client-server connection call-queue frame server service reply-queue
