@@ -303,6 +303,9 @@ void
 rabc_connection_set_paused (RabcConnection *conn,
                             gboolean        paused)
 {
+  if (conn->paused == paused)
+    return;
+
   conn->paused = paused;
   update_watch (conn);
 }
@@ -325,14 +328,13 @@ rabc_connection_set_owed (RabcConnection *conn,
  * rabc_connection_schedule_flush:
  *
  * For output queued outside handle_io(): asks the owner to watch for
- * G_IO_OUT, so that the next handle_io() writes it.  Never calls the
- * failed callback.
+ * G_IO_OUT, so that the next handle_io() writes it (inside handle_io(),
+ * its end does).  Never calls the failed callback.
  */
 void
 rabc_connection_schedule_flush (RabcConnection *conn)
 {
-  if (!conn->in_io)
-    update_watch (conn);
+  update_watch (conn);
 }
 
 /*
@@ -397,7 +399,9 @@ update_watch (RabcConnection *conn)
 {
   GIOCondition events = 0;
 
-  if (conn->closed)
+  /* handle_io() updates it once, at its end: output queued and written
+   * within it costs the owner no change of its watch. */
+  if (conn->closed || conn->in_io)
     return;
 
   if (may_read (conn))
@@ -716,6 +720,7 @@ handle_io (RabcConnection *conn,
                                                 "socket descriptor is no longer valid"));
 
   conn->in_io = FALSE;
+  update_watch (conn);
   rabc_connection_unref (conn);
 }
 
