@@ -228,8 +228,9 @@ const char *
 rabc_request_get_message (RabcRequest *self)
 {
   g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+  /* The caller may drop its reference next, in any thread. */
   rabc_tsan_receive (self);
-
+  rabc_tsan_publish (self);
   return g_bytes_get_data (self->payload, NULL);
 }
 
@@ -246,8 +247,9 @@ GBytes *
 rabc_request_get_payload (RabcRequest *self)
 {
   g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+  /* The caller may drop its reference next, in any thread. */
   rabc_tsan_receive (self);
-
+  rabc_tsan_publish (self);
   return self->payload;
 }
 
@@ -264,8 +266,9 @@ RabcPeer *
 rabc_request_get_peer (RabcRequest *self)
 {
   g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+  /* The caller may drop its reference next, in any thread. */
   rabc_tsan_receive (self);
-
+  rabc_tsan_publish (self);
   return self->peer;
 }
 
@@ -321,11 +324,12 @@ rabc_request_reply (RabcRequest *self,
     {
       if (check_reply (self, G_STRFUNC, "", 0))
         rabc_peer_answer (self->peer, self->seq, NULL, 0, NULL);
-      return;
     }
-
-  if (check_reply (self, G_STRFUNC, reply, strlen (reply)))
+  else if (check_reply (self, G_STRFUNC, reply, strlen (reply)))
     rabc_peer_answer (self->peer, self->seq, reply, strlen (reply), NULL);
+
+  /* The caller may drop its reference next, in any thread. */
+  rabc_tsan_publish (self);
 }
 
 /**
@@ -350,4 +354,7 @@ rabc_request_reply_bytes (RabcRequest *self,
   data = g_bytes_get_data (reply, &len);
   if (check_reply (self, G_STRFUNC, data != NULL ? data : "", len))
     rabc_peer_answer (self->peer, self->seq, NULL, 0, reply);
+
+  /* The caller may drop its reference next, in any thread. */
+  rabc_tsan_publish (self);
 }
