@@ -294,17 +294,14 @@ dup_context (RabcPeer *self)
   return context;
 }
 
-/* Whether the caller may run the server's code at once, holding its
- * @context: it is dispatching there, or it is the server's thread between
- * iterations.  Another thread must not, even when it could acquire the
- * context: the server is not thread-safe. */
+/* Whether the caller may run the server's code at once: the server's
+ * thread may, in a dispatch or between iterations.  Another thread must
+ * not, even when it could acquire the context: the server is not
+ * thread-safe. */
 static gboolean
-enter_context (RabcPeer     *self,
-               GMainContext *context)
+in_server_thread (RabcPeer *self)
 {
-  if (!g_main_context_is_owner (context) && self->thread != g_thread_self ())
-    return FALSE;
-  return g_main_context_acquire (context);
+  return self->thread == g_thread_self ();
 }
 
 /* Runs @func in the server's @context from an idle. */
@@ -359,21 +356,21 @@ rabc_peer_answer (RabcPeer   *self,
                   gsize       len,
                   GBytes     *bytes)
 {
-  g_autoptr(GMainContext) context = dup_context (self);
+  g_autoptr(GMainContext) context = NULL;
   Answer *answer;
 
-  /* Nobody to answer. */
-  if (context == NULL)
-    return;
-
   /* In the server's thread, a handler answering at once for one: no copy,
-   * no source. */
-  if (enter_context (self, context))
+   * no source, no lock. */
+  if (in_server_thread (self))
     {
       deliver (self, seq, data, len, bytes);
-      g_main_context_release (context);
       return;
     }
+
+  /* Nobody to answer. */
+  context = dup_context (self);
+  if (context == NULL)
+    return;
 
   answer = g_new0 (Answer, 1);
   answer->peer = g_object_ref (self);
@@ -496,15 +493,13 @@ rabc_peer_close (RabcPeer *self)
 
   g_return_if_fail (RABC_IS_PEER (self));
 
-  context = dup_context (self);
-  if (context == NULL)
-    return;
-
-  if (enter_context (self, context))
+  if (in_server_thread (self))
     {
       close_in_context (self);
-      g_main_context_release (context);
+      return;
     }
-  else
+
+  context = dup_context (self);
+  if (context != NULL)
     run_in_context (context, "[rabc] close", close_in_context, g_object_ref (self), g_object_unref);
 }

@@ -37,10 +37,12 @@ void         rabc_peer_answer           (RabcPeer     *self,
                                          gsize         len,
                                          GBytes       *bytes);
 
-RabcRequest *rabc_request_new           (RabcPeer     *peer,
+RabcRequest *rabc_request_new           (RabcRequest  *spare,
+                                         RabcPeer     *peer,
                                          guint64       seq,
                                          const char   *text,
                                          gsize         len);
+gboolean     rabc_request_retire        (RabcRequest  *self);
 /* The server answers the request with its default reply, unless it was
  * answered: returns FALSE then. */
 gboolean     rabc_request_claim         (RabcRequest  *self);

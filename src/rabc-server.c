@@ -20,6 +20,7 @@
 #include "rabc-fd-source-private.h"
 #include "rabc-frame-private.h"
 #include "rabc-lock-private.h"
+#include "rabc-marshal.h"
 #include "rabc-peer-table-private.h"
 #include "rabc-rate-limit-private.h"
 #include "rabc-reply-queue-private.h"
@@ -176,6 +177,12 @@ struct _RabcServer {
   guint           dispatch_depth;
   /* Stopping from dispose: nobody may be told anything any more. */
   gboolean        quiet;
+  /* Whether ::message-received and ::handle-request have handlers, as seen
+   * at the start of the round being read. */
+  gboolean        watching;
+  gboolean        handling;
+  /* A request nobody can reach any more, kept to make the next one. */
+  RabcRequest    *spare_request;
 };
 
 /* One connected client. */
@@ -187,6 +194,8 @@ typedef struct {
   /* The requests received and not answered yet, or answered and waiting
    * behind one that is not. */
   RabcReplyQueue  replies;
+  /* Being read or written: what it holds is accounted for afterwards. */
+  gboolean        in_io;
 } Client;
 
 G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
@@ -494,7 +503,12 @@ round_share (RabcServer *self,
                          MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
   share.budget = CLAMP (ROUND_BYTES / n_readers, MAX (share.read_size, MIN_READ_SHARE),
                         MAX_READ_BUDGET);
-  share.handled = g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE);
+  /* Looked up once a round, not once a message. */
+  self->watching = !self->quiet &&
+                   g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE);
+  self->handling = !self->quiet &&
+                   g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE);
+  share.handled = self->handling;
   return share;
 }
 
@@ -517,7 +531,9 @@ client_handle_io (RabcServer   *self,
                                 MAX (1, self->max_pending_requests - MIN (waiting, self->max_pending_requests)));
 
   rabc_connection_set_read_policy (client->conn, read_size, share.budget, OUTPUT_LIMIT);
+  client->in_io = TRUE;
   rabc_connection_handle_io (client->conn, condition);
+  client->in_io = FALSE;
   client_account (self, client, now);
 }
 
@@ -639,7 +655,7 @@ rabc_server_deliver (RabcServer *self,
 
   begin_dispatch (self);
   deliver (self, client, seq, data, len, bytes);
-  if (!rabc_connection_is_closed (client->conn))
+  if (!client->in_io && !rabc_connection_is_closed (client->conn))
     {
       /* Outside this client's I/O: written at its next, which this asks
        * for, and the budget is checked from the main loop rather than
@@ -677,7 +693,8 @@ handle_request (RabcServer *self,
   guint64 seq = rabc_reply_queue_push (&client->replies, len);
   gboolean handled = FALSE;
 
-  request = rabc_request_new (client->peer, seq, text, len);
+  request = rabc_request_new (g_steal_pointer (&self->spare_request), client->peer, seq,
+                              text, len);
   g_signal_emit (self, signals[HANDLE_REQUEST], 0, request, &handled);
 
   if (!handled && rabc_request_claim (request))
@@ -692,8 +709,11 @@ handle_request (RabcServer *self,
       client_replies_changed (self, client);
     }
 
-  /* Its last reference may go in another thread. */
-  rabc_tsan_publish (request);
+  if (self->spare_request == NULL && rabc_request_retire (request))
+    self->spare_request = g_steal_pointer (&request);
+  else
+    /* Its last reference may go in another thread. */
+    rabc_tsan_publish (request);
   return !rabc_connection_is_closed (client->conn);
 }
 
@@ -707,7 +727,7 @@ on_message (RabcConnection *conn,
   RabcServer *self = client->server;
   guint64 seq;
 
-  if (!self->quiet && g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE))
+  if (self->watching && !self->quiet)
     {
       g_autofree char *message = g_strndup (text, len);
 
@@ -716,7 +736,7 @@ on_message (RabcConnection *conn,
         return FALSE;
     }
 
-  if (!self->quiet && g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE))
+  if (self->handling && !self->quiet)
     return handle_request (self, client, text, len);
 
   if (rabc_reply_queue_get_length (&client->replies) == 0)
@@ -1130,6 +1150,7 @@ rabc_server_finalize (GObject *object)
   RabcServer *self = RABC_SERVER (object);
 
   rabc_peer_table_clear (&self->peers);
+  g_clear_object (&self->spare_request);
   g_clear_pointer (&self->allowed_uids, g_array_unref);
   g_clear_pointer (&self->dropped, g_ptr_array_unref);
   g_clear_pointer (&self->reply_frame, g_byte_array_unref);
@@ -1504,8 +1525,11 @@ rabc_server_class_init (RabcServerClass *klass)
     g_signal_new ("handle-request",
                   G_TYPE_FROM_CLASS (klass),
                   G_SIGNAL_RUN_LAST,
-                  0, g_signal_accumulator_true_handled, NULL, NULL,
+                  0, g_signal_accumulator_true_handled, NULL,
+                  _rabc_marshal_BOOLEAN__OBJECT,
                   G_TYPE_BOOLEAN, 1, RABC_TYPE_REQUEST);
+  g_signal_set_va_marshaller (signals[HANDLE_REQUEST], G_TYPE_FROM_CLASS (klass),
+                              _rabc_marshal_BOOLEAN__OBJECTv);
 }
 
 static void
