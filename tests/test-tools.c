@@ -140,6 +140,26 @@ start_daemon (const char *path)
   return daemon;
 }
 
+/* rabcd on @path with the options @extra, NULL-terminated. */
+static GSubprocess *
+start_daemon_with (const char         *path,
+                   const char * const *extra)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  GSubprocess *daemon;
+
+  g_ptr_array_add (argv, (gpointer) tool ("RABCD"));
+  g_ptr_array_add (argv, (gpointer) "--socket");
+  g_ptr_array_add (argv, (gpointer) path);
+  for (guint i = 0; extra[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) extra[i]);
+  g_ptr_array_add (argv, NULL);
+
+  daemon = spawn ((const char * const *) argv->pdata);
+  wait_for_daemon (path);
+  return daemon;
+}
+
 static void
 stop_daemon (GSubprocess *daemon,
              int          signum)
@@ -569,6 +589,51 @@ test_rabcd_allow_uid (Fixture       *fixture,
 }
 
 static void
+test_rabcd_echo (Fixture       *fixture,
+                 gconstpointer  data)
+{
+  const char *echo[] = { "--echo", NULL };
+  g_autoptr(GSubprocess) daemon = start_daemon_with (fixture->path, echo);
+  const char *argv[] = { tool ("RABCC"), "--socket", fixture->path, "--interval", "20",
+                         "--count", "2", "--message", "hello", NULL };
+  /* Pipelined, so that each reply must also be the right one. */
+  static const struct {
+    const char *data;
+    gsize       len;
+  } messages[] = {
+    { "with\0nul", 8 },
+    { "", 0 },
+    { "\0", 1 },
+    { "h\xc3\xa9llo\0 w\xc3\xb6rld\0", 15 },
+  };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int fd;
+
+  g_assert_cmpint (run (argv, &out, &err), ==, 0);
+  g_assert_cmpstr (out, ==, "hello\nhello\n");
+  g_assert_cmpstr (err, ==, "");
+
+  fd = rabc_test_connect_raw (fixture->path);
+  for (guint i = 0; i < G_N_ELEMENTS (messages); i++)
+    rabc_test_write_frame (fd, messages[i].data, messages[i].len);
+  for (guint i = 0; i < G_N_ELEMENTS (messages); i++)
+    {
+      g_autoptr(GBytes) reply = rabc_test_read_frame_bytes (fd);
+      gsize len;
+      const char *reply_data;
+
+      g_assert_nonnull (reply);
+      reply_data = g_bytes_get_data (reply, &len);
+      g_assert_cmpmem (reply_data, len, messages[i].data, messages[i].len);
+    }
+  close (fd);
+
+  stop_daemon (daemon, SIGTERM);
+  g_assert_false (g_file_test (fixture->path, G_FILE_TEST_EXISTS));
+}
+
+static void
 test_rabcd_graceful_stop (Fixture       *fixture,
                           gconstpointer  data)
 {
@@ -634,6 +699,7 @@ main (int   argc,
   RABC_TEST_ADD ("/rabc/tools/rabcc-reconnect", test_rabcc_reconnect);
   RABC_TEST_ADD ("/rabc/tools/rabcd-allow-uid", test_rabcd_allow_uid);
   RABC_TEST_ADD ("/rabc/tools/rabcd-graceful-stop", test_rabcd_graceful_stop);
+  RABC_TEST_ADD ("/rabc/tools/rabcd-echo", test_rabcd_echo);
 
   return g_test_run ();
 }

@@ -23,6 +23,7 @@
 static char *socket_path;
 static guint socket_mode = 0600;
 static gboolean verbose;
+static gboolean echo;
 static gboolean show_version;
 static GArray *allowed_uids;
 
@@ -126,12 +127,24 @@ static const GOptionEntry entries[] = {
   { "frame-timeout", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_CALLBACK, parse_limit,
     "Disconnect a client stuck in the middle of a message for MS milliseconds "
     "(default: 5000; 0: never)", "MS" },
+  { "echo", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &echo,
+    "Answer every message with the message itself instead of \"pong\"", NULL },
   { "verbose", 'v', G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &verbose,
     "Log connections and other debugging messages", NULL },
   { "version", 0, G_OPTION_FLAG_NONE, G_OPTION_ARG_NONE, &show_version,
     "Print the version and exit", NULL },
   { NULL }
 };
+
+/* The payload, not the message: a message holding U+0000 comes back whole. */
+static gboolean
+on_echo_request (RabcServer  *server,
+                 RabcRequest *request,
+                 gpointer     user_data)
+{
+  rabc_request_reply_bytes (request, rabc_request_get_payload (request));
+  return TRUE;
+}
 
 static gboolean
 on_quit_signal (gpointer user_data)
@@ -214,7 +227,8 @@ main (int   argc,
 
   context = g_option_context_new ("- answer rabc clients on a Unix socket");
   g_option_context_set_summary (context,
-    "Listens on a Unix socket and answers every message with \"pong\".\n"
+    "Listens on a Unix socket and answers every message with \"pong\",\n"
+    "or with the message itself with --echo.\n"
     "Stops cleanly on SIGINT or SIGTERM, removing its socket file.\n"
     "Started by systemd socket activation, it serves on the socket it is\n"
     "given and leaves the socket file to systemd.");
@@ -259,6 +273,8 @@ main (int   argc,
                          NULL);
   for (guint i = 0; i < allowed_uids->len; i++)
     rabc_server_add_allowed_uid (server, g_array_index (allowed_uids, guint, i));
+  if (echo)
+    g_signal_connect (server, "handle-request", G_CALLBACK (on_echo_request), NULL);
   if (activated_fd == -2 ||
       (activated_fd >= 0 && !rabc_server_start_with_socket_fd (server, activated_fd, &error)) ||
       (activated_fd == -1 && !rabc_server_start (server, &error)))
