@@ -22,6 +22,7 @@
 
 #include "bench-load.h"
 #include "bench-raw-server.h"
+#include "bench-service.h"
 #include "bench-util.h"
 
 #ifndef RABC_BENCH_RABCD
@@ -32,6 +33,9 @@
 #endif
 #ifndef RABC_BENCH_PY_SCRIPT
 #define RABC_BENCH_PY_SCRIPT ""
+#endif
+#ifndef RABC_BENCH_PY_SERVICE
+#define RABC_BENCH_PY_SERVICE ""
 #endif
 #ifndef RABC_BENCH_BUILD_ROOT
 #define RABC_BENCH_BUILD_ROOT ""
@@ -48,14 +52,37 @@
 #define TARGET_RSS_BYTES   4096.0
 /* A victim's p99 round trip beside 100 greedy connections, microseconds. */
 #define TARGET_FAIR_P99_US 2000.0
+/* A RabcServer answering from a C ::handle-request handler, as ratios to
+ * the same server answering with its reply property. */
+#define TARGET_HANDLER_LATENCY    1.10
+#define TARGET_HANDLER_THROUGHPUT 0.9
+/* The connections of the handler's throughput case. */
+#define HANDLER_LOAD_CONNS 100
 
 typedef enum {
   SERVER_RAW,
   SERVER_RABCD,
+  /* Every client, load and fairness case runs against the servers above;
+   * only send_sync and the load of HANDLER_LOAD_CONNS against these. */
+  SERVER_FIXED,       /* a RabcServer without handlers: rabc-bench --service */
+  SERVER_HANDLER,     /* the same with a C handler: --service --handler */
+  SERVER_PY_HANDLER,  /* a Rabc.Server with a Python handler: py-service.py */
   N_SERVERS
 } ServerKind;
 
-static const char *const server_names[N_SERVERS] = { "raw", "rabcd" };
+#define N_MATRIX_SERVERS (SERVER_RABCD + 1)
+
+static const char *const server_names[N_SERVERS] = {
+  "raw", "rabcd", "fixed", "handler", "py-handler",
+};
+
+static const char *const server_labels[N_SERVERS] = {
+  "raw epoll server",
+  "rabcd",
+  "fixed reply, no handler (C)",
+  "handle-request handler (C)",
+  "handle-request handler (Python)",
+};
 
 typedef enum {
   CLIENT_RAW,
@@ -85,6 +112,7 @@ static gboolean opt_quick;
 static char *opt_rabcd;
 static char *opt_python;
 static char *opt_py_script;
+static char *opt_py_service;
 static char *opt_json;
 static gboolean opt_no_python;
 static int opt_iterations = -1;
@@ -92,6 +120,8 @@ static int opt_rounds = -1;
 static double opt_duration = -1;
 static int opt_scale = -1;
 static char *opt_raw_server;
+static char *opt_service;
+static gboolean opt_handler;
 static char *opt_pin;
 static char *opt_loadgen;
 static int opt_conns = 100;
@@ -105,6 +135,8 @@ static const GOptionEntry entries[] = {
     "A Python 3 with PyGObject (default: " RABC_BENCH_PYTHON ")", "PATH" },
   { "py-script", 0, 0, G_OPTION_ARG_FILENAME, &opt_py_script,
     "The Python latency script (default: bench/py-latency.py of the sources)", "PATH" },
+  { "py-service", 0, 0, G_OPTION_ARG_FILENAME, &opt_py_service,
+    "The Python handler server (default: bench/py-service.py of the sources)", "PATH" },
   { "no-python", 0, 0, G_OPTION_ARG_NONE, &opt_no_python,
     "Skip the Python cases", NULL },
   { "json", 0, 0, G_OPTION_ARG_FILENAME, &opt_json,
@@ -127,6 +159,10 @@ static const GOptionEntry entries[] = {
     "Connections for --loadgen (default: 100)", "N" },
   { "raw-server", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &opt_raw_server,
     "Run the raw epoll server on PATH (used by the benchmark itself)", "PATH" },
+  { "service", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_FILENAME, &opt_service,
+    "Run a RabcServer on PATH (used by the benchmark itself)", "PATH" },
+  { "handler", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, &opt_handler,
+    "With --service: answer from a ::handle-request handler", NULL },
   { NULL }
 };
 
@@ -169,6 +205,7 @@ typedef struct {
   guint      n_rounds;
   guint64    sent;
   guint64    answered;
+  gboolean   skipped;
   char      *error;
 } LoadCase;
 
@@ -194,6 +231,7 @@ typedef struct {
   char            *rabcd;
   char            *python;
   char            *py_script;
+  char            *py_service;
   char            *socket_paths[N_SERVERS];
   char            *log_paths[N_SERVERS];
   pid_t            server_pids[N_SERVERS];
@@ -207,7 +245,7 @@ typedef struct {
 
   LatencyCase      latency[N_CLIENTS][N_SERVERS];
   LoadCase         load[N_LOAD_SIZES][N_SERVERS];
-  FairCase         fair[N_FAIR_SIZES][N_SERVERS];
+  FairCase         fair[N_FAIR_SIZES][N_MATRIX_SERVERS];
   BenchScaleResult scale;
   gboolean         scale_ran;
   char            *scale_error;
@@ -276,6 +314,8 @@ tail_of_file (const char *path,
 
 /* Servers. */
 
+static char **python_environment (void);
+
 static gboolean
 start_server (Bench       *bench,
               ServerKind   kind,
@@ -283,6 +323,7 @@ start_server (Bench       *bench,
               GError     **error)
 {
   g_autofree char *max_clients = NULL;
+  g_auto(GStrv) envp = NULL;
   const char *argv[9];
   int log_fd;
   pid_t pid;
@@ -302,6 +343,23 @@ start_server (Bench       *bench,
       argv[2] = bench->socket_paths[kind];
       argv[3] = NULL;
     }
+  else if (kind == SERVER_FIXED || kind == SERVER_HANDLER)
+    {
+      argv[0] = bench->self_exe;
+      argv[1] = "--service";
+      argv[2] = bench->socket_paths[kind];
+      argv[3] = kind == SERVER_HANDLER ? "--handler" : NULL;
+      argv[4] = NULL;
+    }
+  else if (kind == SERVER_PY_HANDLER)
+    {
+      envp = python_environment ();
+      argv[0] = bench->python;
+      argv[1] = bench->py_service;
+      argv[2] = "--socket";
+      argv[3] = bench->socket_paths[kind];
+      argv[4] = NULL;
+    }
   else
     {
       /* Every connection of the benchmark is one user's: the limits on
@@ -318,14 +376,16 @@ start_server (Bench       *bench,
       argv[7] = NULL;
     }
 
-  /* rabcd gets the descriptor limit the benchmark itself was given, not the
-   * raised one: raising its own is its job. */
+  /* The servers built on RabcServer get the descriptor limit the
+   * benchmark itself was given, not the raised one: raising its own is
+   * their job. */
   pid = bench_spawn (&(BenchSpawn) {
                        .argv = argv,
+                       .envp = envp,
                        .stdin_fd = -1,
                        .stdout_fd = log_fd,
                        .stderr_fd = log_fd,
-                       .nofile = kind == SERVER_RABCD ? &bench->original_nofile : NULL,
+                       .nofile = kind != SERVER_RAW ? &bench->original_nofile : NULL,
                        .cpu = bench->server_cpu,
                      }, error);
   if (log_fd >= 0)
@@ -354,7 +414,11 @@ static void
 stop_server (Bench      *bench,
              ServerKind  kind)
 {
-  const char *name = kind == SERVER_RABCD ? bench->rabcd : "the raw server";
+  const char *name = kind == SERVER_RABCD ? bench->rabcd
+                   : kind == SERVER_PY_HANDLER ? bench->py_service
+                   : kind == SERVER_RAW ? "the raw server"
+                   : kind == SERVER_HANDLER ? "the RabcServer with a handler"
+                   : "the RabcServer without handlers";
   int status;
 
   if (bench->server_pids[kind] <= 0)
@@ -853,9 +917,11 @@ run_latency (Bench *bench)
 
         c->client = k;
         c->server = s;
+        if (s >= N_MATRIX_SERVERS && k != CLIENT_SYNC)
+          continue;
         cases[n_cases++] = c;
 
-        if (k == CLIENT_PYTHON && opt_no_python)
+        if ((k == CLIENT_PYTHON || s == SERVER_PY_HANDLER) && opt_no_python)
           {
             c->skipped = TRUE;
             continue;
@@ -918,7 +984,11 @@ run_load (Bench *bench)
 
           c->server = s;
           c->n_conns = load_sizes[i];
-          if (c->error != NULL)
+          if (s >= N_MATRIX_SERVERS && c->n_conns != HANDLER_LOAD_CONNS)
+            continue;
+          if (s == SERVER_PY_HANDLER && opt_no_python)
+            c->skipped = TRUE;
+          if (c->error != NULL || c->skipped)
             continue;
           if (bench->server_pids[s] <= 0)
             {
@@ -952,9 +1022,9 @@ run_fairness (Bench *bench)
 
   for (guint r = 0; r < MIN (plan->load_rounds, FAIR_ROUNDS); r++)
     for (guint i = 0; i < N_FAIR_SIZES; i++)
-      for (guint j = 0; j < N_SERVERS; j++)
+      for (guint j = 0; j < N_MATRIX_SERVERS; j++)
         {
-          ServerKind s = (j + r) % N_SERVERS;
+          ServerKind s = (j + r) % N_MATRIX_SERVERS;
           FairCase *c = &bench->fair[i][s];
           g_autoptr(GError) error = NULL;
           BenchFairnessResult result;
@@ -1205,7 +1275,7 @@ report (Bench *bench)
            "case", "server", "p50 µs", "rounds' p50", "p99 µs", "ratio", "target", "result");
   g_string_append (json, "  \"latency\": [\n");
   for (ClientKind k = 0; k < N_CLIENTS; k++)
-    for (ServerKind s = 0; s < N_SERVERS; s++)
+    for (ServerKind s = 0; s < N_MATRIX_SERVERS; s++)
       {
         LatencyCase *c = &bench->latency[k][s];
         double p50 = case_p50 (c), p99 = case_p99 (c);
@@ -1264,7 +1334,7 @@ report (Bench *bench)
           }
         g_string_append (json, "], \"result\": ");
         json_string (json, verdict_names[verdict]);
-        json_case_end (json, c->error, k == N_CLIENTS - 1 && s == N_SERVERS - 1);
+        json_case_end (json, c->error, k == N_CLIENTS - 1 && s == N_MATRIX_SERVERS - 1);
       }
   g_string_append (json, "  ],\n");
 
@@ -1279,7 +1349,7 @@ report (Bench *bench)
            "server", "loadgen");
   g_string_append (json, "  \"throughput\": [\n");
   for (guint i = 0; i < N_LOAD_SIZES; i++)
-    for (ServerKind s = 0; s < N_SERVERS; s++)
+    for (ServerKind s = 0; s < N_MATRIX_SERVERS; s++)
       {
         LoadCase *c = &bench->load[i][s];
         double rate = load_median (c);
@@ -1307,7 +1377,7 @@ report (Bench *bench)
         min_max (c->req_per_s, c->n_rounds, &low, &high);
         range = g_strdup_printf ("%.0fk-%.0fk", low / 1000, high / 1000);
         g_print ("%-18s %6u %9.0f %15s %6.2f  %-8s %-10s %6.2f %7.2f%s%s\n",
-                 s == SERVER_RAW ? "raw epoll server" : "rabcd",
+                 server_labels[s],
                  load_sizes[i], rate, range, ratio,
                  s == SERVER_RAW ? "baseline" : has_target ? ">= 0.80" : "-",
                  verdict_names[verdict], server_cpu, loadgen_cpu,
@@ -1334,9 +1404,168 @@ report (Bench *bench)
         json_number (json, loadgen_cpu);
         g_string_append (json, ", \"result\": ");
         json_string (json, verdict_names[verdict]);
-        json_case_end (json, c->error, i == N_LOAD_SIZES - 1 && s == N_SERVERS - 1);
+        json_case_end (json, c->error, i == N_LOAD_SIZES - 1 && s == N_MATRIX_SERVERS - 1);
       }
   g_string_append (json, "  ],\n");
+
+  /* Answering from ::handle-request. */
+  g_print ("\nHANDLER: a RabcServer in a process of its own answering \"pong\" with its\n"
+           "reply property (fixed: no handler, so no RabcRequest is made), the same\n"
+           "program with a C ::handle-request handler that calls rabc_request_reply()\n"
+           "at once, and a PyGObject Rabc.Server whose Python handler replies at once.\n"
+           "Latency: rabc_client_send_sync, one client, in the rounds above; throughput:\n"
+           "%u connections as above. ratio = the server / the fixed reply, this run.\n\n",
+           HANDLER_LOAD_CONNS);
+  g_print ("%-38s %9s %13s %9s %6s %9s  %-8s %s\n",
+           "case", "p50 µs", "rounds' p50", "p99 µs", "ratio", "p99 ratio", "target", "result");
+  g_string_append (json, "  \"handler\": {\n    \"latency\": [\n");
+  {
+    LatencyCase *fixed = &bench->latency[CLIENT_SYNC][SERVER_FIXED];
+    double fixed_p50 = case_p50 (fixed), fixed_p99 = case_p99 (fixed);
+
+    for (ServerKind s = SERVER_FIXED; s < N_SERVERS; s++)
+      {
+        LatencyCase *c = &bench->latency[CLIENT_SYNC][s];
+        gboolean has_target = s == SERVER_HANDLER;
+        double p50 = case_p50 (c), p99 = case_p99 (c);
+        double ratio = p50 / fixed_p50, p99_ratio = p99 / fixed_p99;
+        double low, high;
+        g_autofree char *range = NULL;
+        g_autofree char *target_text = NULL;
+        Verdict verdict;
+
+        if (c == fixed)
+          target_text = g_strdup ("baseline");
+        else if (has_target)
+          target_text = g_strdup_printf ("<= %.2f", TARGET_HANDLER_LATENCY);
+        else
+          target_text = g_strdup ("-");
+
+        if (c->skipped)
+          verdict = VERDICT_SKIPPED;
+        else if (!case_usable (c) || !case_usable (fixed))
+          {
+            verdict = VERDICT_FAILED;
+            all_ran = FALSE;
+            if (has_target)
+              tally.failures++;
+          }
+        else
+          verdict = judge (bench, &tally, has_target, ratio <= TARGET_HANDLER_LATENCY);
+
+        min_max (c->round_p50, c->n_round_p50, &low, &high);
+        range = g_strdup_printf ("%.1f-%.1f", low, high);
+        g_print ("%-38s %8.2f %13s %8.2f %6.2f %9.2f  %-8s %s%s%s\n",
+                 server_labels[s], p50, range, p99, ratio, p99_ratio, target_text,
+                 verdict_names[verdict], c->error ? ": " : "", c->error ? c->error : "");
+
+        g_string_append (json, "      {\"case\": ");
+        json_string (json, client_ids[CLIENT_SYNC]);
+        g_string_append (json, ", \"server\": ");
+        json_string (json, server_names[s]);
+        g_string_append_printf (json, ", \"round_trips\": %" G_GSIZE_FORMAT ", \"p50_us\": ",
+                                c->samples.len);
+        json_number (json, p50);
+        g_string_append (json, ", \"p99_us\": ");
+        json_number (json, p99);
+        g_string_append (json, ", \"ratio\": ");
+        json_number (json, ratio);
+        g_string_append (json, ", \"p99_ratio\": ");
+        json_number (json, p99_ratio);
+        g_string_append (json, ", \"target_ratio\": ");
+        json_number (json, has_target ? TARGET_HANDLER_LATENCY : NAN);
+        g_string_append (json, ", \"round_p50_us\": [");
+        for (guint r = 0; r < c->n_round_p50; r++)
+          {
+            if (r > 0)
+              g_string_append (json, ", ");
+            json_number (json, c->round_p50[r]);
+          }
+        g_string_append (json, "], \"result\": ");
+        json_string (json, verdict_names[verdict]);
+        json_case_end (json, c->error, s == N_SERVERS - 1);
+      }
+  }
+  g_string_append (json, "    ],\n    \"throughput\": [\n");
+  g_print ("\n%-38s %6s %9s %15s %6s  %-8s %-10s %6s %7s\n",
+           "case", "conns", "req/s", "rounds' req/s", "ratio", "target", "result",
+           "server", "loadgen");
+  {
+    guint size = 0;
+
+    while (load_sizes[size] != HANDLER_LOAD_CONNS)
+      size++;
+
+    for (ServerKind s = SERVER_FIXED; s < N_SERVERS; s++)
+      {
+        LoadCase *fixed = &bench->load[size][SERVER_FIXED];
+        LoadCase *c = &bench->load[size][s];
+        gboolean has_target = s == SERVER_HANDLER;
+        gboolean fixed_complete = fixed->error == NULL && fixed->n_rounds > 0 &&
+                                  fixed->answered == fixed->sent;
+        gboolean complete = c->error == NULL && c->n_rounds > 0 && c->answered == c->sent;
+        double rate = load_median (c);
+        double ratio = rate / load_median (fixed);
+        double server_cpu = bench_median (c->server_cpu, c->n_rounds);
+        double loadgen_cpu = bench_median (c->loadgen_cpu, c->n_rounds);
+        double low, high;
+        g_autofree char *range = NULL;
+        g_autofree char *target_text = NULL;
+        Verdict verdict;
+
+        if (c == fixed)
+          target_text = g_strdup ("baseline");
+        else if (has_target)
+          target_text = g_strdup_printf (">= %.2f", TARGET_HANDLER_THROUGHPUT);
+        else
+          target_text = g_strdup ("-");
+
+        if (c->skipped)
+          verdict = VERDICT_SKIPPED;
+        else if (!complete || !fixed_complete)
+          {
+            verdict = VERDICT_FAILED;
+            all_ran = FALSE;
+            if (has_target)
+              tally.failures++;
+          }
+        else
+          verdict = judge (bench, &tally, has_target, ratio >= TARGET_HANDLER_THROUGHPUT);
+
+        min_max (c->req_per_s, c->n_rounds, &low, &high);
+        range = g_strdup_printf ("%.0fk-%.0fk", low / 1000, high / 1000);
+        g_print ("%-38s %6u %9.0f %15s %6.2f  %-8s %-10s %6.2f %7.2f%s%s\n",
+                 server_labels[s], HANDLER_LOAD_CONNS, rate, range, ratio, target_text,
+                 verdict_names[verdict], server_cpu, loadgen_cpu,
+                 c->error ? "  " : "", c->error ? c->error : "");
+
+        g_string_append (json, "      {\"server\": ");
+        json_string (json, server_names[s]);
+        g_string_append_printf (json, ", \"connections\": %u, \"req_per_s\": ", HANDLER_LOAD_CONNS);
+        json_number (json, rate);
+        g_string_append (json, ", \"ratio\": ");
+        json_number (json, ratio);
+        g_string_append (json, ", \"target_ratio\": ");
+        json_number (json, has_target ? TARGET_HANDLER_THROUGHPUT : NAN);
+        g_string_append (json, ", \"rounds_req_per_s\": [");
+        for (guint r = 0; r < c->n_rounds; r++)
+          {
+            if (r > 0)
+              g_string_append (json, ", ");
+            json_number (json, c->req_per_s[r]);
+          }
+        g_string_append_printf (json, "], \"sent\": %" G_GUINT64_FORMAT
+                                ", \"answered\": %" G_GUINT64_FORMAT ", \"server_cpu\": ",
+                                c->sent, c->answered);
+        json_number (json, server_cpu);
+        g_string_append (json, ", \"loadgen_cpu\": ");
+        json_number (json, loadgen_cpu);
+        g_string_append (json, ", \"result\": ");
+        json_string (json, verdict_names[verdict]);
+        json_case_end (json, c->error, s == N_SERVERS - 1);
+      }
+  }
+  g_string_append (json, "    ]\n  },\n");
 
   /* Fairness. */
   g_print ("\nFAIRNESS: a victim doing blocking round trips for %.1f s, %u rounds, beside N\n"
@@ -1349,7 +1578,7 @@ report (Bench *bench)
            "server", "greedy", "p50 µs", "p99 µs", "max µs", "greedy rep/s", "target", "result");
   g_string_append (json, "  \"fairness\": [\n");
   for (guint i = 0; i < N_FAIR_SIZES; i++)
-    for (ServerKind s = 0; s < N_SERVERS; s++)
+    for (ServerKind s = 0; s < N_MATRIX_SERVERS; s++)
       {
         FairCase *c = &bench->fair[i][s];
         gboolean has_target = s == SERVER_RABCD && fair_sizes[i] == 100;
@@ -1370,7 +1599,7 @@ report (Bench *bench)
           verdict = judge (bench, &tally, has_target, p99 <= TARGET_FAIR_P99_US);
 
         g_print ("%-18s %6u %9.1f %9.1f %9.1f %12.0f  %-9s %s%s%s\n",
-                 s == SERVER_RAW ? "raw epoll server" : "rabcd", fair_sizes[i], p50, p99, max,
+                 server_labels[s], fair_sizes[i], p50, p99, max,
                  rate, has_target ? "p99<=2000" : "-", verdict_names[verdict],
                  c->error ? ": " : "", c->error ? c->error : "");
 
@@ -1387,7 +1616,7 @@ report (Bench *bench)
         json_number (json, rate);
         g_string_append (json, ", \"result\": ");
         json_string (json, verdict_names[verdict]);
-        json_case_end (json, c->error, i == N_FAIR_SIZES - 1 && s == N_SERVERS - 1);
+        json_case_end (json, c->error, i == N_FAIR_SIZES - 1 && s == N_MATRIX_SERVERS - 1);
       }
   g_string_append (json, "  ],\n");
 
@@ -1516,7 +1745,7 @@ bench_free (Bench *bench)
     for (ServerKind s = 0; s < N_SERVERS; s++)
       g_free (bench->load[i][s].error);
   for (guint i = 0; i < N_FAIR_SIZES; i++)
-    for (ServerKind s = 0; s < N_SERVERS; s++)
+    for (ServerKind s = 0; s < N_MATRIX_SERVERS; s++)
       {
         bench_samples_clear (&bench->fair[i][s].victim);
         g_free (bench->fair[i][s].error);
@@ -1533,6 +1762,7 @@ bench_free (Bench *bench)
   g_free (bench->rabcd);
   g_free (bench->python);
   g_free (bench->py_script);
+  g_free (bench->py_service);
 }
 
 static void
@@ -1572,7 +1802,10 @@ main (int   argc,
     "rabc_client_send_sync, of rabc_client_send_async on a GMainLoop and of\n"
     "Python's Client.send_sync through gi, each against rabcd and against a raw\n"
     "epoll server; throughput of rabcd and of the raw server with 1, 100 and\n"
-    "1000 connections; and rabcd holding 10,000 idle connections.\n\n"
+    "1000 connections; send_sync and 100 connections against a RabcServer\n"
+    "answering from a ::handle-request handler in C and in Python, beside the\n"
+    "same server answering with its reply property; and rabcd holding 10,000\n"
+    "idle connections.\n\n"
     "Exit status: 0 when every case ran and every target passed (--quick: when\n"
     "every case ran and every request was answered), 3 when a target was\n"
     "missed, 1 when a case could not run, 2 for bad options.");
@@ -1590,6 +1823,8 @@ main (int   argc,
 
   if (opt_raw_server != NULL)
     return bench_raw_server_main (opt_raw_server);
+  if (opt_service != NULL)
+    return bench_service_main (opt_service, opt_handler);
 
   if (opt_loadgen != NULL)
     {
@@ -1629,6 +1864,7 @@ main (int   argc,
   bench.rabcd = g_strdup (opt_rabcd != NULL ? opt_rabcd : RABC_BENCH_RABCD);
   bench.python = g_strdup (opt_python != NULL ? opt_python : RABC_BENCH_PYTHON);
   bench.py_script = g_strdup (opt_py_script != NULL ? opt_py_script : RABC_BENCH_PY_SCRIPT);
+  bench.py_service = g_strdup (opt_py_service != NULL ? opt_py_service : RABC_BENCH_PY_SERVICE);
   bench.self_exe = g_file_read_link ("/proc/self/exe", &error);
   if (bench.self_exe == NULL)
     {
@@ -1643,11 +1879,12 @@ main (int   argc,
     }
   if (!opt_no_python &&
       (!g_file_test (bench.python, G_FILE_TEST_IS_EXECUTABLE) ||
-       !g_file_test (bench.py_script, G_FILE_TEST_EXISTS)))
+       !g_file_test (bench.py_script, G_FILE_TEST_EXISTS) ||
+       !g_file_test (bench.py_service, G_FILE_TEST_EXISTS)))
     {
-      g_printerr ("rabc-bench: no Python at \"%s\" or no script at \"%s\": "
-                  "pass --python, --py-script or --no-python\n",
-                  bench.python, bench.py_script);
+      g_printerr ("rabc-bench: no Python at \"%s\" or no script at \"%s\" or \"%s\": "
+                  "pass --python, --py-script, --py-service or --no-python\n",
+                  bench.python, bench.py_script, bench.py_service);
       bench_free (&bench);
       return 2;
     }
@@ -1700,7 +1937,8 @@ main (int   argc,
   read_loadavg (bench.loadavg_start);
 
   for (ServerKind s = 0; s < N_SERVERS; s++)
-    if (!start_server (&bench, s, server_names[s], &error))
+    if (!(s == SERVER_PY_HANDLER && opt_no_python) &&
+        !start_server (&bench, s, server_names[s], &error))
       {
         g_printerr ("rabc-bench: cannot start the %s server: %s\n", server_names[s], error->message);
         bench.server_error = g_strdup_printf ("cannot start the %s server: %s",
