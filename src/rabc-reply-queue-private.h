@@ -45,6 +45,7 @@ guint    rabc_reply_queue_get_n_taken (const RabcReplyQueue *self);
 gsize    rabc_reply_queue_get_held    (const RabcReplyQueue *self);
 gboolean rabc_reply_queue_is_front    (const RabcReplyQueue *self,
                                        guint64         seq);
+guint64  rabc_reply_queue_get_next_seq (const RabcReplyQueue *self);
 
 guint64  rabc_reply_queue_push        (RabcReplyQueue *self,
                                        gsize           request_size);

@@ -21,17 +21,13 @@ rabc_reply_queue_init (RabcReplyQueue *self)
   self->held = 0;
 }
 
-static void
-slot_clear (gpointer data)
-{
-  RabcReplySlot *slot = data;
-
-  g_clear_pointer (&slot->reply, g_bytes_unref);
-}
-
 void
 rabc_reply_queue_clear (RabcReplyQueue *self)
 {
+  /* Spent slots hold no reply: only those waiting need clearing, so the
+   * array has no clear function to call on every pop. */
+  for (guint i = self->head; self->slots != NULL && i < self->slots->len; i++)
+    g_clear_pointer (&g_array_index (self->slots, RabcReplySlot, i).reply, g_bytes_unref);
   /* Sequence numbers are never given twice, even after a clear. */
   self->head_seq += rabc_reply_queue_get_length (self);
   g_clear_pointer (&self->slots, g_array_unref);
@@ -77,6 +73,13 @@ rabc_reply_queue_is_front (const RabcReplyQueue *self,
   return rabc_reply_queue_get_length (self) > 0 && seq == self->head_seq;
 }
 
+/* The sequence number the next rabc_reply_queue_push() gives. */
+guint64
+rabc_reply_queue_get_next_seq (const RabcReplyQueue *self)
+{
+  return self->head_seq + rabc_reply_queue_get_length (self);
+}
+
 /* Adds a slot for a request of @request_size bytes that just arrived.
  *
  * Returns: its sequence number */
@@ -87,13 +90,10 @@ rabc_reply_queue_push (RabcReplyQueue *self,
   RabcReplySlot slot = { .request_size = request_size };
 
   if (self->slots == NULL)
-    {
-      self->slots = g_array_new (FALSE, FALSE, sizeof (RabcReplySlot));
-      g_array_set_clear_func (self->slots, slot_clear);
-    }
+    self->slots = g_array_new (FALSE, FALSE, sizeof (RabcReplySlot));
   g_array_append_val (self->slots, slot);
   self->held += request_size;
-  return self->head_seq + rabc_reply_queue_get_length (self) - 1;
+  return rabc_reply_queue_get_next_seq (self) - 1;
 }
 
 /* Marks the request @seq as taken by the application, which is to answer

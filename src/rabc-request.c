@@ -67,7 +67,12 @@ struct _RabcRequest {
 
   RabcPeer *peer;
   guint64   seq;
-  /* The message, with a NUL after it that the size does not count. */
+  /* The message, with a NUL after it that @len does not count, in a
+   * buffer of @allocated bytes that a kept request reuses. */
+  char     *text;
+  gsize     len;
+  gsize     allocated;
+  /* A copy of it, made the first time it is asked for. */
   GBytes   *payload;
   gboolean  answered;
 };
@@ -85,6 +90,9 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static guint notify_signal;
 
+/* The largest buffer a kept request keeps for the next message. */
+#define RETIRED_BUFFER_SIZE 4096
+
 static void
 rabc_request_finalize (GObject *object)
 {
@@ -97,11 +105,12 @@ rabc_request_finalize (GObject *object)
       g_warning ("A request of %" G_GSIZE_FORMAT " bytes from pid %d was released without an "
                  "answer: a RabcServer::handle-request handler returned TRUE and never called "
                  "rabc_request_reply(); answering with the server's reply",
-                 g_bytes_get_size (self->payload), rabc_peer_get_pid (self->peer));
+                 self->len, rabc_peer_get_pid (self->peer));
       rabc_peer_answer (self->peer, self->seq, NULL, 0, NULL);
     }
 
   g_clear_pointer (&self->payload, g_bytes_unref);
+  g_clear_pointer (&self->text, g_free);
   g_clear_object (&self->peer);
 
   G_OBJECT_CLASS (rabc_request_parent_class)->finalize (object);
@@ -121,7 +130,7 @@ rabc_request_get_property (GObject    *object,
       g_value_set_string (value, rabc_request_get_message (self));
       break;
     case PROP_PAYLOAD:
-      g_value_set_boxed (value, self->payload);
+      g_value_set_boxed (value, rabc_request_get_payload (self));
       break;
     case PROP_PEER:
       g_value_set_object (value, self->peer);
@@ -187,12 +196,21 @@ request_set (RabcRequest *self,
              const char  *text,
              gsize        len)
 {
-  char *copy = g_malloc (len + 1);
-
-  memcpy (copy, text, len);
-  copy[len] = '\0';
-  self->payload = g_bytes_new_take (copy, len);
-  self->peer = g_object_ref (peer);
+  if (self->allocated < len + 1)
+    {
+      g_free (self->text);
+      self->text = g_malloc (len + 1);
+      self->allocated = len + 1;
+    }
+  memcpy (self->text, text, len);
+  self->text[len] = '\0';
+  self->len = len;
+  /* A kept request keeps its peer, as the next request often has it. */
+  if (self->peer != peer)
+    {
+      g_clear_object (&self->peer);
+      self->peer = g_object_ref (peer);
+    }
   self->seq = seq;
   self->answered = FALSE;
   /* The handler may hand the request to another thread. */
@@ -227,7 +245,8 @@ count_data (GQuark   key,
  * finalizing a GObject for every message is most of what a handler that
  * answers at once costs.  Nobody can tell the difference.
  *
- * Returns: whether @self is kept, emptied, for rabc_request_new() */
+ * Returns: whether @self is kept, emptied but for its peer, for
+ *   rabc_request_new() */
 gboolean
 rabc_request_retire (RabcRequest *self)
 {
@@ -241,7 +260,13 @@ rabc_request_retire (RabcRequest *self)
     return FALSE;
 
   g_clear_pointer (&self->payload, g_bytes_unref);
-  g_clear_object (&self->peer);
+  /* A small buffer is kept for the next message, and the peer, which the
+   * server lets go when its client does. */
+  if (self->allocated > RETIRED_BUFFER_SIZE)
+    {
+      g_clear_pointer (&self->text, g_free);
+      self->allocated = 0;
+    }
   return TRUE;
 }
 
@@ -280,7 +305,7 @@ rabc_request_get_message (RabcRequest *self)
   /* The caller may drop its reference next, in any thread. */
   rabc_tsan_receive (self);
   rabc_tsan_publish (self);
-  return g_bytes_get_data (self->payload, NULL);
+  return self->text;
 }
 
 /**
@@ -295,11 +320,25 @@ rabc_request_get_message (RabcRequest *self)
 GBytes *
 rabc_request_get_payload (RabcRequest *self)
 {
+  GBytes *payload;
+
   g_return_val_if_fail (RABC_IS_REQUEST (self), NULL);
+
   /* The caller may drop its reference next, in any thread. */
   rabc_tsan_receive (self);
+  payload = g_atomic_pointer_get (&self->payload);
+  if (payload == NULL)
+    {
+      /* With the NUL after it. */
+      GBytes *copy = g_bytes_new_take (g_memdup2 (self->text, self->len + 1), self->len);
+
+      /* Another thread may be making it too: the first one is kept. */
+      if (!g_atomic_pointer_compare_and_exchange (&self->payload, NULL, copy))
+        g_bytes_unref (copy);
+      payload = g_atomic_pointer_get (&self->payload);
+    }
   rabc_tsan_publish (self);
-  return self->payload;
+  return payload;
 }
 
 /**

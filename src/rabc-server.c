@@ -196,6 +196,9 @@ typedef struct {
   RabcReplyQueue  replies;
   /* Being read or written: what it holds is accounted for afterwards. */
   gboolean        in_io;
+  /* The request being handled was answered before its handler returned
+   * (see handle_request()). */
+  gboolean        answered_in_handler;
 } Client;
 
 G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
@@ -375,8 +378,10 @@ drop_client (RabcServer *self,
   rabc_reply_queue_clear (&client->replies);
 
   /* The peer outlives the client for the signal, and as long as the
-   * application holds it. */
+   * application holds it, but not in a request kept for reuse. */
   peer = g_object_ref (client->peer);
+  if (self->spare_request != NULL && rabc_request_get_peer (self->spare_request) == peer)
+    g_clear_object (&self->spare_request);
   rabc_peer_disconnect (peer);
   if (self->dispatch_depth > 0)
     g_ptr_array_add (self->dropped, client);
@@ -614,6 +619,20 @@ deliver (RabcServer *self,
   RabcReplyQueue *replies = &client->replies;
   GBytes *reply;
 
+  /* The request being handled, which has no slot yet. */
+  if (seq == rabc_reply_queue_get_next_seq (replies))
+    {
+      client->answered_in_handler = TRUE;
+      /* With nothing before it, as when a handler answers every request
+       * at once: straight into the output, without a slot or a copy. */
+      if (rabc_reply_queue_get_length (replies) == 0)
+        {
+          queue_reply (self, client, data, len, bytes);
+          return;
+        }
+      rabc_reply_queue_push (replies, 0);
+    }
+
   if (rabc_reply_queue_is_front (replies, seq))
     {
       /* Next to go out: straight into the output, without a copy. */
@@ -690,22 +709,35 @@ handle_request (RabcServer *self,
                 gsize       len)
 {
   g_autoptr(RabcRequest) request = NULL;
-  guint64 seq = rabc_reply_queue_push (&client->replies, len);
+  RabcReplyQueue *replies = &client->replies;
+  /* Its slot is made once the handlers have run, if they did not answer:
+   * a request answered at once needs none. */
+  guint64 seq = rabc_reply_queue_get_next_seq (replies);
   gboolean handled = FALSE;
 
   request = rabc_request_new (g_steal_pointer (&self->spare_request), client->peer, seq,
                               text, len);
+  client->answered_in_handler = FALSE;
   g_signal_emit (self, signals[HANDLE_REQUEST], 0, request, &handled);
 
-  if (!handled && rabc_request_claim (request))
+  if (client->answered_in_handler || rabc_connection_is_closed (client->conn))
+    {
+      /* Nothing more to do: answered, or nobody to answer. */
+      if (!handled)
+        rabc_request_claim (request);
+    }
+  else if (!handled && rabc_request_claim (request))
     {
       /* Nobody took it: the server's reply. */
-      if (!rabc_connection_is_closed (client->conn))
-        deliver (self, client, seq, NULL, 0, NULL);
+      deliver (self, client, seq, NULL, 0, NULL);
     }
-  else if (!rabc_connection_is_closed (client->conn) && !rabc_request_is_answered (request))
+  else
     {
-      rabc_reply_queue_take (&client->replies, seq);
+      /* Taken, or answered from another thread, whose answer is on its
+       * way. */
+      rabc_reply_queue_push (replies, len);
+      if (!rabc_request_is_answered (request))
+        rabc_reply_queue_take (replies, seq);
       client_replies_changed (self, client);
     }
 

@@ -67,7 +67,9 @@ test_in_order (void)
   RabcReplyQueue queue;
 
   rabc_reply_queue_init (&queue);
+  g_assert_cmpuint (rabc_reply_queue_get_next_seq (&queue), ==, 0);
   g_assert_cmpuint (rabc_reply_queue_push (&queue, 5), ==, 0);
+  g_assert_cmpuint (rabc_reply_queue_get_next_seq (&queue), ==, 1);
   g_assert_cmpuint (rabc_reply_queue_push (&queue, 7), ==, 1);
   g_assert_cmpuint (rabc_reply_queue_push (&queue, 9), ==, 2);
   g_assert_cmpuint (rabc_reply_queue_get_length (&queue), ==, 3);
@@ -91,6 +93,7 @@ test_in_order (void)
   g_assert_cmpuint (rabc_reply_queue_get_held (&queue), ==, 0);
 
   /* Numbers go on from where they were once the queue emptied. */
+  g_assert_cmpuint (rabc_reply_queue_get_next_seq (&queue), ==, 3);
   g_assert_cmpuint (rabc_reply_queue_push (&queue, 1), ==, 3);
   g_assert_true (rabc_reply_queue_is_front (&queue, 3));
   rabc_reply_queue_clear (&queue);
