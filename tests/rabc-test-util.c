@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pwd.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -429,5 +430,36 @@ rabc_test_reset_peak_rss (pid_t pid)
       g_test_message ("cannot reset the peak resident size: %s", error->message);
       return FALSE;
     }
+  return TRUE;
+}
+
+gboolean
+rabc_test_get_user (const char *name,
+                    uid_t      *uid,
+                    gid_t      *gid)
+{
+  struct passwd *pw = getpwnam (name);
+
+  if (pw == NULL && geteuid () == 0)
+    {
+      const char *argv[] = { "useradd", "--system", "--no-create-home",
+                             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                             name, NULL };
+      g_autoptr(GError) error = NULL;
+      int status = 0;
+
+      /* A test running at the same time may create it meanwhile:
+       * getpwnam() says. */
+      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
+                         NULL, NULL, &status, &error) ||
+          !g_spawn_check_wait_status (status, &error))
+        g_test_message ("cannot create the user %s: %s", name, error->message);
+      pw = getpwnam (name);
+    }
+  if (pw == NULL)
+    return FALSE;
+
+  *uid = pw->pw_uid;
+  *gid = pw->pw_gid;
   return TRUE;
 }

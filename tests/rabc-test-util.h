@@ -78,6 +78,12 @@ GBytes    *rabc_test_read_frame_bytes   (int            fd);
 gboolean   rabc_test_read_until_eof     (int            fd,
                                          guint          timeout_ms);
 
+/* The user @name, created with useradd(8) when it does not exist yet;
+ * FALSE when it cannot be (without root). */
+gboolean   rabc_test_get_user           (const char    *name,
+                                         uid_t         *uid,
+                                         gid_t         *gid);
+
 /* /proc/PID/status, for tests that watch memory. */
 guint64    rabc_test_read_status_kib    (pid_t          pid,
                                          const char    *field);

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -1627,36 +1626,6 @@ test_peers_and_own_credentials (Fixture       *fixture,
 
 /* @name, created with useradd(8) when it does not exist yet; FALSE when it
  * cannot be. */
-static gboolean
-get_other_user (const char *name,
-                uid_t      *uid,
-                gid_t      *gid)
-{
-  struct passwd *pw = getpwnam (name);
-
-  if (pw == NULL)
-    {
-      const char *argv[] = { "useradd", "--system", "--no-create-home",
-                             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                             name, NULL };
-      g_autoptr(GError) error = NULL;
-      int status = 0;
-
-      /* A concurrent test may create it meanwhile: getpwnam() says. */
-      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                         NULL, NULL, &status, &error) ||
-          !g_spawn_check_wait_status (status, &error))
-        g_test_message ("useradd %s: %s", name, error->message);
-      pw = getpwnam (name);
-    }
-  if (pw == NULL)
-    return FALSE;
-
-  *uid = pw->pw_uid;
-  *gid = pw->pw_gid;
-  return TRUE;
-}
-
 /* Tells each client its credentials as the server sees them. */
 static gboolean
 reply_credentials (RabcServer  *server,
@@ -1709,7 +1678,7 @@ test_other_user_credentials (Fixture       *fixture,
       g_test_skip ("running a client as another user takes root");
       return;
     }
-  if (!get_other_user (OTHER_USER, &uid, &gid))
+  if (!rabc_test_get_user (OTHER_USER, &uid, &gid))
     {
       g_test_skip ("cannot create the user " OTHER_USER " to run a client as");
       return;

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -484,7 +483,8 @@ test_user_get (const char *name)
 {
   static GHashTable *users;
   TestUser *user;
-  struct passwd *pw;
+  uid_t uid;
+  gid_t gid;
 
   if (users == NULL)
     users = g_hash_table_new (g_str_hash, g_str_equal);
@@ -492,28 +492,13 @@ test_user_get (const char *name)
   if (user != NULL)
     return user;
 
-  pw = getpwnam (name);
-  if (pw == NULL && geteuid () == 0)
-    {
-      const char *argv[] = { "useradd", "--system", "--no-create-home",
-                             "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                             name, NULL };
-      g_autoptr(GError) error = NULL;
-      int status = 0;
-
-      if (!g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL,
-                         NULL, NULL, &status, &error) ||
-          !g_spawn_check_wait_status (status, &error))
-        g_test_message ("cannot create the user %s: %s", name, error->message);
-      pw = getpwnam (name);
-    }
-  if (pw == NULL)
+  if (!rabc_test_get_user (name, &uid, &gid))
     return NULL;
 
   user = g_new0 (TestUser, 1);
   user->name = g_strdup (name);
-  user->uid = pw->pw_uid;
-  user->gid = pw->pw_gid;
+  user->uid = uid;
+  user->gid = gid;
   g_hash_table_insert (users, (char *) user->name, user);
   return user;
 }
