@@ -190,6 +190,11 @@ typedef struct {
   RabcPeerEntry   entry;
   RabcServer     *server;
   RabcConnection *conn;
+  gid_t           gid;
+  /* The max-message-size it connected under. */
+  gsize           max_message_size;
+  /* Made when first needed (a signal handler, a request, a list of the
+   * peers), so that a server without handlers spends nothing on it. */
   RabcPeer       *peer;
   /* The requests received and not answered yet, or answered and waiting
    * behind one that is not. */
@@ -338,11 +343,31 @@ static void
 client_free (Client *client)
 {
   rabc_reply_queue_clear (&client->replies);
-  /* Its last reference may go in another thread. */
-  rabc_tsan_publish (client->peer);
-  g_object_unref (client->peer);
+  if (client->peer != NULL)
+    {
+      /* Its last reference may go in another thread. */
+      rabc_tsan_publish (client->peer);
+      g_object_unref (client->peer);
+    }
   rabc_connection_unref (client->conn);
   g_free (client);
+}
+
+/* The peer of @client, made now if it has none yet; a client that is gone
+ * gets one that is disconnected. */
+static RabcPeer *
+client_get_peer (RabcServer *self,
+                 Client     *client)
+{
+  if (client->peer == NULL)
+    {
+      client->peer = rabc_peer_new (self, client, client->entry.pid, client->entry.uid,
+                                    client->gid, self->context,
+                                    client->max_message_size);
+      if (!rabc_peer_table_contains (&client->entry))
+        rabc_peer_disconnect (client->peer);
+    }
+  return client->peer;
 }
 
 /* Clients dropped between these are freed at the end, once nothing that
@@ -379,10 +404,14 @@ drop_client (RabcServer *self,
 
   /* The peer outlives the client for the signal, and as long as the
    * application holds it, but not in a request kept for reuse. */
-  peer = g_object_ref (client->peer);
-  if (self->spare_request != NULL && rabc_request_get_peer (self->spare_request) == peer)
-    g_clear_object (&self->spare_request);
-  rabc_peer_disconnect (peer);
+  if (client->peer != NULL)
+    {
+      if (self->spare_request != NULL && rabc_request_get_peer (self->spare_request) == client->peer)
+        g_clear_object (&self->spare_request);
+      rabc_peer_disconnect (client->peer);
+    }
+  if (emit && g_signal_has_handler_pending (self, signals[CLIENT_DISCONNECTED], 0, TRUE))
+    peer = g_object_ref (client_get_peer (self, client));
   if (self->dispatch_depth > 0)
     g_ptr_array_add (self->dropped, client);
   else
@@ -393,7 +422,8 @@ drop_client (RabcServer *self,
 
   if (emit)
     {
-      g_signal_emit (self, signals[CLIENT_DISCONNECTED], 0, peer);
+      if (peer != NULL)
+        g_signal_emit (self, signals[CLIENT_DISCONNECTED], 0, peer);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
     }
 }
@@ -584,7 +614,9 @@ client_replies_changed (RabcServer *self,
 
   rabc_connection_set_owed (client->conn, waiting);
   rabc_connection_set_paused (client->conn, waiting >= self->max_pending_requests);
-  rabc_peer_set_n_pending (client->peer, rabc_reply_queue_get_n_taken (&client->replies));
+  /* Requests are only taken through a request, which has the peer. */
+  if (client->peer != NULL)
+    rabc_peer_set_n_pending (client->peer, rabc_reply_queue_get_n_taken (&client->replies));
 }
 
 /* Queues a reply to @client: @bytes, else @data, else the server's. */
@@ -715,7 +747,7 @@ handle_request (RabcServer *self,
   guint64 seq = rabc_reply_queue_get_next_seq (replies);
   gboolean handled = FALSE;
 
-  request = rabc_request_new (g_steal_pointer (&self->spare_request), client->peer, seq,
+  request = rabc_request_new (g_steal_pointer (&self->spare_request), client_get_peer (self, client), seq,
                               text, len);
   client->answered_in_handler = FALSE;
   g_signal_emit (self, signals[HANDLE_REQUEST], 0, request, &handled);
@@ -972,10 +1004,10 @@ accept_clients (RabcServer *self)
       client->entry.pid = peer_pid;
       client->entry.uid = peer_uid;
       client->entry.data = client;
+      client->gid = peer_gid;
+      client->max_message_size = self->max_message_size;
       client->conn = rabc_connection_new (fd, self->max_message_size, &connection_funcs, client);
       rabc_connection_set_read_policy (client->conn, MIN_READ_SHARE, MIN_READ_SHARE, OUTPUT_LIMIT);
-      client->peer = rabc_peer_new (self, client, peer_pid, peer_uid, peer_gid, self->context,
-                                    self->max_message_size);
       rabc_reply_queue_init (&client->replies);
 
       event.data.ptr = client;
@@ -984,7 +1016,6 @@ accept_clients (RabcServer *self)
           int errsv = errno;
 
           server_log (self, LOG_ACCEPT, "cannot watch a new client: %s", g_strerror (errsv));
-          rabc_peer_disconnect (client->peer);
           client_free (client);
           continue;
         }
@@ -992,7 +1023,9 @@ accept_clients (RabcServer *self)
       rabc_peer_table_add (&self->peers, &client->entry, g_get_monotonic_time ());
       g_debug ("client connected: pid %d, uid %u; %u clients now",
                (int) peer_pid, (guint) peer_uid, self->peers.n_peers);
-      g_signal_emit (self, signals[CLIENT_CONNECTED], 0, client->peer);
+      /* Without handlers no peer is made: rabcd's clients cost no object. */
+      if (g_signal_has_handler_pending (self, signals[CLIENT_CONNECTED], 0, TRUE))
+        g_signal_emit (self, signals[CLIENT_CONNECTED], 0, client_get_peer (self, client));
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
     }
 }
@@ -2001,7 +2034,7 @@ rabc_server_get_peers (RabcServer *self)
     {
       Client *client = ((RabcPeerEntry *) g_ptr_array_index (entries, i - 1))->data;
 
-      peers = g_list_prepend (peers, g_object_ref (client->peer));
+      peers = g_list_prepend (peers, g_object_ref (client_get_peer (self, client)));
     }
   return peers;
 }
