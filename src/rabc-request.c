@@ -256,7 +256,9 @@ rabc_request_retire (RabcRequest *self)
   if (g_atomic_int_get (&G_OBJECT (self)->ref_count) != 1 || !g_atomic_int_get (&self->answered))
     return FALSE;
   g_datalist_foreach (&G_OBJECT (self)->qdata, count_data, &n_data);
-  if (n_data > 0 || g_signal_has_handler_pending (self, notify_signal, 0, TRUE))
+  /* Any handler, with a detail or not. */
+  if (n_data > 0 ||
+      g_signal_handler_find (self, G_SIGNAL_MATCH_ID, notify_signal, 0, NULL, NULL, NULL) != 0)
     return FALSE;
 
   g_clear_pointer (&self->payload, g_bytes_unref);

@@ -177,9 +177,9 @@ struct _RabcServer {
   guint           dispatch_depth;
   /* Stopping from dispose: nobody may be told anything any more. */
   gboolean        quiet;
-  /* Whether ::message-received and ::handle-request have handlers, as seen
-   * at the start of the round being read. */
-  gboolean        watching;
+  /* Whether ::handle-request has handlers: looked up at the start of each
+   * round and again whenever application code ran since (see
+   * check_handlers()), not for every message. */
   gboolean        handling;
   /* A request nobody can reach any more, kept to make the next one. */
   RabcRequest    *spare_request;
@@ -204,6 +204,10 @@ typedef struct {
   /* The request being handled was answered before its handler returned
    * (see handle_request()). */
   gboolean        answered_in_handler;
+  /* Messages received while the output was full, not handed to the
+   * handlers yet (GBytes), and their size. */
+  GQueue          deferred;
+  gsize           deferred_bytes;
 } Client;
 
 G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
@@ -266,6 +270,9 @@ static guint signals[N_SIGNALS];
 #define DEFAULT_REPLY "pong"
 
 static void resume_accepting (RabcServer *self);
+static void check_handlers (RabcServer *self);
+static void client_dispatch_deferred (RabcServer *self,
+                                      Client     *client);
 
 /* --- rate-limited log messages ------------------------------------------ */
 
@@ -340,9 +347,17 @@ server_log (RabcServer *self,
 /* --- clients ------------------------------------------------------------ */
 
 static void
+client_clear_deferred (Client *client)
+{
+  g_queue_clear_full (&client->deferred, (GDestroyNotify) g_bytes_unref);
+  client->deferred_bytes = 0;
+}
+
+static void
 client_free (Client *client)
 {
   rabc_reply_queue_clear (&client->replies);
+  client_clear_deferred (client);
   if (client->peer != NULL)
     {
       /* Its last reference may go in another thread. */
@@ -401,6 +416,7 @@ drop_client (RabcServer *self,
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
   rabc_connection_close (client->conn);
   rabc_reply_queue_clear (&client->replies);
+  client_clear_deferred (client);
 
   /* The peer outlives the client for the signal, and as long as the
    * application holds it, but not in a request kept for reuse. */
@@ -422,9 +438,13 @@ drop_client (RabcServer *self,
 
   if (emit)
     {
+      /* A handler may drop the last reference. */
+      g_object_ref (self);
       if (peer != NULL)
         g_signal_emit (self, signals[CLIENT_DISCONNECTED], 0, peer);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
+      check_handlers (self);
+      g_object_unref (self);
     }
 }
 
@@ -480,7 +500,7 @@ client_update (RabcServer *self,
 
   rabc_peer_table_update (&self->peers, &client->entry,
                           rabc_connection_get_allocated (conn) +
-                          rabc_reply_queue_get_held (&client->replies),
+                          rabc_reply_queue_get_held (&client->replies) + client->deferred_bytes,
                           rabc_connection_get_bytes_moved (conn),
                           rabc_connection_is_mid_frame (conn),
                           now);
@@ -516,6 +536,17 @@ on_budget_check (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Looks up whether ::handle-request has handlers: at the start of a round,
+ * and after any signal the application may have connected one from.  The
+ * signal's own handlers need no second look: one that disconnects the
+ * last of them only makes the next emission find none. */
+static void
+check_handlers (RabcServer *self)
+{
+  self->handling = !self->quiet &&
+                   g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE);
+}
+
 /* A client's share of a round with @n_readers clients ready to be read:
  * what one read takes between frames, and what the client is read in all. */
 typedef struct {
@@ -538,11 +569,7 @@ round_share (RabcServer *self,
                          MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
   share.budget = CLAMP (ROUND_BYTES / n_readers, MAX (share.read_size, MIN_READ_SHARE),
                         MAX_READ_BUDGET);
-  /* Looked up once a round, not once a message. */
-  self->watching = !self->quiet &&
-                   g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE);
-  self->handling = !self->quiet &&
-                   g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE);
+  check_handlers (self);
   share.handled = self->handling;
   return share;
 }
@@ -563,12 +590,15 @@ client_handle_io (RabcServer   *self,
    * alone: the requests waiting stay within max-pending-requests. */
   if (share.handled || waiting > 0)
     read_size = MIN (read_size, RABC_FRAME_HEADER_SIZE *
-                                MAX (1, self->max_pending_requests - MIN (waiting, self->max_pending_requests)));
+                                (gsize) MAX (1, self->max_pending_requests -
+                                                MIN (waiting, self->max_pending_requests)));
 
   rabc_connection_set_read_policy (client->conn, read_size, share.budget, OUTPUT_LIMIT);
   client->in_io = TRUE;
   rabc_connection_handle_io (client->conn, condition);
   client->in_io = FALSE;
+  if (client->deferred.length > 0)
+    client_dispatch_deferred (self, client);
   client_account (self, client, now);
 }
 
@@ -612,8 +642,9 @@ client_replies_changed (RabcServer *self,
 {
   guint waiting = rabc_reply_queue_get_length (&client->replies);
 
-  rabc_connection_set_owed (client->conn, waiting);
-  rabc_connection_set_paused (client->conn, waiting >= self->max_pending_requests);
+  rabc_connection_set_owed (client->conn, waiting + client->deferred.length);
+  rabc_connection_set_paused (client->conn, waiting >= self->max_pending_requests ||
+                                            client->deferred.length > 0);
   /* Requests are only taken through a request, which has the peer. */
   if (client->peer != NULL)
     rabc_peer_set_n_pending (client->peer, rabc_reply_queue_get_n_taken (&client->replies));
@@ -702,6 +733,8 @@ rabc_server_deliver (RabcServer *self,
                      gsize       len,
                      GBytes     *bytes)
 {
+  /* A handler of what this emits may drop the last reference. */
+  g_autoptr(RabcServer) keep = g_object_ref (self);
   Client *client = client_data;
 
   begin_dispatch (self);
@@ -722,6 +755,8 @@ void
 rabc_server_close_client (RabcServer *self,
                           gpointer    client_data)
 {
+  /* A handler of ::client-disconnected may drop the last reference. */
+  g_autoptr(RabcServer) keep = g_object_ref (self);
   Client *client = client_data;
 
   begin_dispatch (self);
@@ -773,7 +808,9 @@ handle_request (RabcServer *self,
       client_replies_changed (self, client);
     }
 
-  if (self->spare_request == NULL && rabc_request_retire (request))
+  /* A request whose client is gone is not kept: it would keep the peer. */
+  if (self->spare_request == NULL && !rabc_connection_is_closed (client->conn) &&
+      rabc_request_retire (request))
     self->spare_request = g_steal_pointer (&request);
   else
     /* Its last reference may go in another thread. */
@@ -781,27 +818,13 @@ handle_request (RabcServer *self,
   return !rabc_connection_is_closed (client->conn);
 }
 
+/* Answers the message just received with the server's reply, in its turn. */
 static gboolean
-on_message (RabcConnection *conn,
-            const char     *text,
-            gsize           len,
-            gpointer        user_data)
+answer_fixed (RabcServer *self,
+              Client     *client)
 {
-  Client *client = user_data;
-  RabcServer *self = client->server;
+  RabcConnection *conn = client->conn;
   guint64 seq;
-
-  if (self->watching && !self->quiet)
-    {
-      g_autofree char *message = g_strndup (text, len);
-
-      g_signal_emit (self, signals[MESSAGE_RECEIVED], 0, message);
-      if (rabc_connection_is_closed (conn))
-        return FALSE;
-    }
-
-  if (self->handling && !self->quiet)
-    return handle_request (self, client, text, len);
 
   if (rabc_reply_queue_get_length (&client->replies) == 0)
     return rabc_connection_queue_frames (conn, self->reply_frame->data, self->reply_frame->len);
@@ -812,6 +835,75 @@ on_message (RabcConnection *conn,
   rabc_reply_queue_answer (&client->replies, seq, NULL);
   client_replies_changed (self, client);
   return TRUE;
+}
+
+static gboolean
+on_message (RabcConnection *conn,
+            const char     *text,
+            gsize           len,
+            gpointer        user_data)
+{
+  Client *client = user_data;
+  RabcServer *self = client->server;
+
+  if (!self->quiet && g_signal_has_handler_pending (self, signals[MESSAGE_RECEIVED], 0, FALSE))
+    {
+      g_autofree char *message = g_strndup (text, len);
+
+      g_signal_emit (self, signals[MESSAGE_RECEIVED], 0, message);
+      check_handlers (self);
+      if (rabc_connection_is_closed (conn))
+        return FALSE;
+    }
+
+  if (self->handling && !self->quiet)
+    {
+      /* Handlers may answer at once with long replies: once 1 MiB waits
+       * for the client, the rest of this read waits, as the fixed reply's
+       * reads are cut short, so that a read of small requests cannot make
+       * the server hold their many long replies. */
+      if (client->deferred.length > 0 || rabc_connection_get_queued (conn) >= OUTPUT_LIMIT)
+        {
+          g_queue_push_tail (&client->deferred, g_bytes_new (text, len));
+          client->deferred_bytes += len;
+          client_replies_changed (self, client);
+          return TRUE;
+        }
+      return handle_request (self, client, text, len);
+    }
+
+  return answer_fixed (self, client);
+}
+
+/* Hands the messages that waited to the handlers, as far as the output
+ * and max-pending-requests let it.  Outside the client's I/O. */
+static void
+client_dispatch_deferred (RabcServer *self,
+                          Client     *client)
+{
+  GBytes *message;
+
+  while (!rabc_connection_is_closed (client->conn) &&
+         rabc_connection_get_queued (client->conn) < OUTPUT_LIMIT &&
+         rabc_reply_queue_get_length (&client->replies) < self->max_pending_requests &&
+         (message = g_queue_pop_head (&client->deferred)) != NULL)
+    {
+      gsize len;
+      const char *text = g_bytes_get_data (message, &len);
+
+      client->deferred_bytes -= len;
+      if (self->handling && !self->quiet)
+        handle_request (self, client, text != NULL ? text : "", len);
+      else
+        answer_fixed (self, client);
+      g_bytes_unref (message);
+    }
+
+  if (!rabc_connection_is_closed (client->conn))
+    {
+      client_replies_changed (self, client);
+      rabc_connection_schedule_flush (client->conn);
+    }
 }
 
 static void
@@ -1027,6 +1119,7 @@ accept_clients (RabcServer *self)
       if (g_signal_has_handler_pending (self, signals[CLIENT_CONNECTED], 0, TRUE))
         g_signal_emit (self, signals[CLIENT_CONNECTED], 0, client_get_peer (self, client));
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_CLIENTS]);
+      check_handlers (self);
     }
 }
 
@@ -1168,7 +1261,14 @@ server_stop (RabcServer *self,
     g_autoptr(GPtrArray) entries = rabc_peer_table_list (&self->peers);
 
     for (guint i = 0; i < entries->len; i++)
-      drop_client (self, ((RabcPeerEntry *) g_ptr_array_index (entries, i))->data, emit);
+      {
+        Client *client = ((RabcPeerEntry *) g_ptr_array_index (entries, i))->data;
+
+        /* The drain skipped a client whose I/O called this (a handler
+         * stopping the server): what it was answered goes out too. */
+        if (rabc_connection_flush (client->conn))
+          drop_client (self, client, emit);
+      }
   }
 
   if (self->dispatch_depth == 0)
@@ -1468,7 +1568,12 @@ rabc_server_class_init (RabcServerClass *klass)
    * that its replies stay within 128 KiB (two replies, when a reply is
    * longer than 64 KiB). The messages of requests waiting for an answer,
    * and the replies waiting behind them, count too: at most
-   * [property@Rabc.Server:max-pending-requests] of them. What a
+   * [property@Rabc.Server:max-pending-requests] of them. A
+   * [signal@Rabc.Server::handle-request] handler answering at once is
+   * handed the messages of a read only while less than 1 MiB of replies
+   * waits for the client; the rest of the read waits, counted too, until
+   * the client reads. Answers an application gives between two
+   * iterations of the main loop are checked at the next. What a
    * [class@Rabc.Request] the application holds is the application's.
    */
   properties[PROP_MAX_BUFFERED_BYTES] =
@@ -1582,7 +1687,8 @@ rabc_server_class_init (RabcServerClass *klass)
    * The replies to one client go out in the order of its requests: one
    * answered early waits for those before it. A client with
    * [property@Rabc.Server:max-pending-requests] requests waiting is not
-   * read until some are answered.
+   * read until some are answered, and one for which 1 MiB of replies
+   * waits is handed no more requests until it reads them.
    *
    * Returns: `TRUE` when the handler takes @request, to answer it
    */

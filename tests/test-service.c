@@ -1323,6 +1323,70 @@ test_max_pending_requests (Fixture       *fixture,
   service_stop (&service);
 }
 
+#define LONG_REPLY_SIZE (256 * 1024)
+#define N_LONG 64
+
+/* Answers at once with LONG_REPLY_SIZE bytes: the message, then dots. */
+static gboolean
+reply_long (RabcServer  *server,
+            RabcRequest *request,
+            Service     *service)
+{
+  g_autofree char *reply = g_malloc (LONG_REPLY_SIZE + 1);
+  const char *message = rabc_request_get_message (request);
+
+  memset (reply, '.', LONG_REPLY_SIZE);
+  memcpy (reply, message, strlen (message));
+  reply[LONG_REPLY_SIZE] = '\0';
+  service->n_requests++;
+  rabc_request_reply (request, reply);
+  return TRUE;
+}
+
+/* 64 small requests in one write, each answered at once with 256 KiB, by
+ * a client that reads nothing yet: the server hands them to the handler
+ * only while less than 1 MiB of replies waits, not all 64 (16 MiB) from
+ * the one read; once the client reads, every reply comes, in order. */
+static void
+test_long_replies_wait_for_the_reader (Fixture       *fixture,
+                                       gconstpointer  data)
+{
+  g_auto(GStrv) messages = numbered_messages ("long", N_LONG);
+  Service service;
+  RawReader *reader;
+  int fd;
+
+  service_start (&service, fixture->path, 0);
+  g_signal_connect (service.server, "handle-request", G_CALLBACK (reply_long), &service);
+  fd = rabc_test_connect_raw (fixture->path);
+  /* Unix sockets take a write whole at once: what the server can do with
+   * it, it has done once the context is idle. */
+  write_frames (fd, (const char * const *) messages, N_LONG);
+  run_until_idle ();
+
+  /* 1 MiB waits in the server, the socket's buffers hold a few replies
+   * more, and one reply may pass the limit. */
+  g_test_message ("%u of %u requests handled before the client read", service.n_requests, N_LONG);
+  g_assert_cmpuint (service.n_requests, >=, 4);
+  g_assert_cmpuint (service.n_requests, <=, 16);
+
+  reader = raw_reader_new (fd);
+  raw_reader_wait (reader, N_LONG);
+  for (guint i = 0; i < N_LONG; i++)
+    {
+      const char *frame = raw_reader_frame (reader, i);
+
+      g_assert_cmpuint (strlen (frame), ==, LONG_REPLY_SIZE);
+      g_assert_true (g_str_has_prefix (frame, messages[i]));
+      g_assert_cmpint (frame[strlen (messages[i])], ==, '.');
+    }
+  g_assert_cmpuint (service.n_requests, ==, N_LONG);
+
+  raw_reader_free (reader);
+  close (fd);
+  service_stop (&service);
+}
+
 /* @n requests, then shutdown(SHUT_WR), answered @max_pending at a time
  * (0: all at once) as the test holds them: all replies come, then the end. */
 static void
@@ -2161,6 +2225,8 @@ main (int   argc,
   RABC_TEST_ADD ("/rabc/service/peer-close-from-thread", test_peer_close_from_thread);
   RABC_TEST_ADD ("/rabc/service/peers-and-own-credentials", test_peers_and_own_credentials);
   RABC_TEST_ADD ("/rabc/service/other-user-credentials", test_other_user_credentials);
+  RABC_TEST_ADD ("/rabc/service/long-replies-wait-for-the-reader",
+                 test_long_replies_wait_for_the_reader);
   RABC_TEST_ADD ("/rabc/service/bytes-with-nul-both-ways", test_bytes_with_nul);
   RABC_TEST_ADD ("/rabc/service/answer-after-server-stopped", test_answer_after_server_stopped);
   RABC_TEST_ADD ("/rabc/service/answer-after-server-unreffed", test_answer_after_server_unreffed);
