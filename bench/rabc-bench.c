@@ -1232,6 +1232,32 @@ json_case_end (GString    *out,
   g_string_append_printf (out, "}%s\n", last ? "" : ",");
 }
 
+/* The rounds, the counts and the CPU times of a throughput case, and its
+ * result, for its JSON object. */
+static void
+json_load_rounds (GString        *out,
+                  const LoadCase *c,
+                  double          server_cpu,
+                  double          loadgen_cpu,
+                  Verdict         verdict)
+{
+  g_string_append (out, ", \"rounds_req_per_s\": [");
+  for (guint r = 0; r < c->n_rounds; r++)
+    {
+      if (r > 0)
+        g_string_append (out, ", ");
+      json_number (out, c->req_per_s[r]);
+    }
+  g_string_append_printf (out, "], \"sent\": %" G_GUINT64_FORMAT
+                          ", \"answered\": %" G_GUINT64_FORMAT ", \"server_cpu\": ",
+                          c->sent, c->answered);
+  json_number (out, server_cpu);
+  g_string_append (out, ", \"loadgen_cpu\": ");
+  json_number (out, loadgen_cpu);
+  g_string_append (out, ", \"result\": ");
+  json_string (out, verdict_names[verdict]);
+}
+
 static int
 report (Bench *bench)
 {
@@ -1389,21 +1415,7 @@ report (Bench *bench)
         json_number (json, rate);
         g_string_append (json, ", \"ratio\": ");
         json_number (json, ratio);
-        g_string_append (json, ", \"rounds_req_per_s\": [");
-        for (guint r = 0; r < c->n_rounds; r++)
-          {
-            if (r > 0)
-              g_string_append (json, ", ");
-            json_number (json, c->req_per_s[r]);
-          }
-        g_string_append_printf (json, "], \"sent\": %" G_GUINT64_FORMAT
-                                ", \"answered\": %" G_GUINT64_FORMAT ", \"server_cpu\": ",
-                                c->sent, c->answered);
-        json_number (json, server_cpu);
-        g_string_append (json, ", \"loadgen_cpu\": ");
-        json_number (json, loadgen_cpu);
-        g_string_append (json, ", \"result\": ");
-        json_string (json, verdict_names[verdict]);
+        json_load_rounds (json, c, server_cpu, loadgen_cpu, verdict);
         json_case_end (json, c->error, i == N_LOAD_SIZES - 1 && s == N_MATRIX_SERVERS - 1);
       }
   g_string_append (json, "  ],\n");
@@ -1547,21 +1559,7 @@ report (Bench *bench)
         json_number (json, ratio);
         g_string_append (json, ", \"target_ratio\": ");
         json_number (json, has_target ? TARGET_HANDLER_THROUGHPUT : NAN);
-        g_string_append (json, ", \"rounds_req_per_s\": [");
-        for (guint r = 0; r < c->n_rounds; r++)
-          {
-            if (r > 0)
-              g_string_append (json, ", ");
-            json_number (json, c->req_per_s[r]);
-          }
-        g_string_append_printf (json, "], \"sent\": %" G_GUINT64_FORMAT
-                                ", \"answered\": %" G_GUINT64_FORMAT ", \"server_cpu\": ",
-                                c->sent, c->answered);
-        json_number (json, server_cpu);
-        g_string_append (json, ", \"loadgen_cpu\": ");
-        json_number (json, loadgen_cpu);
-        g_string_append (json, ", \"result\": ");
-        json_string (json, verdict_names[verdict]);
+        json_load_rounds (json, c, server_cpu, loadgen_cpu, verdict);
         json_case_end (json, c->error, s == N_SERVERS - 1);
       }
   }
