@@ -98,14 +98,14 @@
  * descriptor limit allows; [property@Rabc.Server:max-buffered-bytes] over
  * all clients; [property@Rabc.Server:frame-timeout] for a client stuck in
  * the middle of a frame; [property@Rabc.Server:max-pending-requests] for
- * the requests of one client that wait for an answer. Each round of the main loop reads at most 64 KiB
- * between frames, shared among the clients ready in it and at least 1 KiB
- * each, so that a client pipelining requests as fast as it can has at
- * most 129 of them answered before the others' turn once a hundred are
- * ready; the rest of a long message is read within a share of 1 MiB per
- * round, at most 64 KiB and at least 1 KiB each. Each kind of log message
- * a client can cause appears at most ten times in any ten seconds,
- * followed by a line counting the others.
+ * the requests of one client that wait for an answer. Each round of the
+ * main loop reads at most 64 KiB between frames, shared among the clients
+ * ready in it and at least 1 KiB each, so that a client pipelining requests
+ * as fast as it can has at most 129 of them answered before the others'
+ * turn once a hundred are ready; the rest of a long message is read within
+ * a share of 1 MiB per round, at most 64 KiB and at least 1 KiB each. Each
+ * kind of log message a client can cause appears at most ten times in any
+ * ten seconds, followed by a line counting the others.
  *
  * The server is careful with the socket file: it holds a lock file beside
  * it, refuses to start while another server holds that lock or answers on
