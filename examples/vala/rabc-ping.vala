@@ -12,9 +12,9 @@ int status = 0;
 
 async void run (string socket_path, int count, MainLoop loop) {
     try {
-        var client = yield new Rabc.Client (socket_path, null);
+        var client = yield new Rabc.Client (socket_path);
         for (var i = 0; i < count; i++) {
-            var reply = yield client.send_async ("ping", null);
+            var reply = yield client.send_async ("ping");
             print ("%s\n", reply);
         }
         print ("%s\n", client.send_sync ("ping"));
