@@ -9,6 +9,7 @@
  * SPDX-License-Identifier: MIT
  */
 
+#include <locale.h>
 #include <stdlib.h>
 
 #include <rabc.h>
@@ -70,12 +71,34 @@ main (int   argc,
       char *argv[])
 {
   const char *socket_path = argc > 1 ? argv[1] : NULL;
-  Ping ping = { .remaining = argc > 2 ? (guint) atoi (argv[2]) : 5, .status = EXIT_SUCCESS };
+  Ping ping = { .remaining = 5, .status = EXIT_SUCCESS };
+  char *end = NULL;
 
-  if (ping.remaining == 0)
+  /* So that g_print() writes "µs" in the terminal's encoding, not "?s". */
+  setlocale (LC_ALL, "");
+
+  if (argc > 1 && (g_str_equal (argv[1], "--help") || g_str_equal (argv[1], "-h")))
     {
-      g_printerr ("rabc-ping: COUNT must be a positive number\n");
-      return EXIT_FAILURE;
+      g_print ("Usage: rabc-ping [SOCKET] [COUNT]\n"
+               "Connects to the rabc daemon on SOCKET (default: $RABC_SOCKET_PATH, else\n"
+               "/tmp/librabc) and prints the replies of COUNT automatic pings (default: 5).\n");
+      return EXIT_SUCCESS;
+    }
+  if (argc > 3)
+    {
+      g_printerr ("rabc-ping: too many arguments; see rabc-ping --help\n");
+      return 2;
+    }
+  if (argc > 2)
+    {
+      guint64 count = g_ascii_strtoull (argv[2], &end, 10);
+
+      if (*argv[2] == '\0' || *end != '\0' || count == 0 || count > G_MAXUINT)
+        {
+          g_printerr ("rabc-ping: COUNT must be a positive number, not \"%s\"\n", argv[2]);
+          return 2;
+        }
+      ping.remaining = (guint) count;
     }
 
   ping.loop = g_main_loop_new (NULL, FALSE);
