@@ -295,6 +295,39 @@ test_rabcc_daemon_dies (Fixture       *fixture,
   assert_one_line (err, "rabcc: ", "connection closed by the peer");
 }
 
+/* Ctrl-C or SIGTERM ends a run of rabcc as a count reached would, with
+ * the status a shell gives a command killed by the signal, 130 or 143:
+ * rabcc exits, it is not killed, and says nothing on stderr. */
+static void
+stop_rabcc_with (const char *path,
+                 int         signum)
+{
+  const char *argv[] = { tool ("RABCC"), "--socket", path,
+                         "--interval", "20", "--count", "0", NULL };
+  g_autoptr(GSubprocess) client = spawn (argv);
+  g_autofree char *first = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  first = read_line (client);
+  g_assert_cmpstr (first, ==, "pong\n");
+  g_subprocess_send_signal (client, signum);
+
+  g_assert_cmpint (finish (client, &out, &err), ==, 128 + signum);
+  g_assert_cmpstr (err, ==, "");
+}
+
+static void
+test_rabcc_stopped_by_signal (Fixture       *fixture,
+                              gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+
+  stop_rabcc_with (fixture->path, SIGINT);
+  stop_rabcc_with (fixture->path, SIGTERM);
+  stop_daemon (daemon, SIGTERM);
+}
+
 static void
 test_bad_options (Fixture       *fixture,
                   gconstpointer  data)
@@ -700,6 +733,7 @@ main (int   argc,
   RABC_TEST_ADD ("/rabc/tools/rabcd-allow-uid", test_rabcd_allow_uid);
   RABC_TEST_ADD ("/rabc/tools/rabcd-graceful-stop", test_rabcd_graceful_stop);
   RABC_TEST_ADD ("/rabc/tools/rabcd-echo", test_rabcd_echo);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-stopped-by-signal", test_rabcc_stopped_by_signal);
 
   return g_test_run ();
 }

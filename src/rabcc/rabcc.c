@@ -5,8 +5,10 @@
 
 
 #include <locale.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <glib-unix.h>
 #include <rabc.h>
 
 static char *socket_path;
@@ -70,6 +72,23 @@ typedef struct {
   GArray    *round_trips;
   int        status;
 } State;
+
+/* SIGINT or SIGTERM: end the run as a count reached would, with the
+ * summary, and the status a shell gives a command killed by the signal. */
+typedef struct {
+  State *state;
+  int    signum;
+} Stop;
+
+static gboolean
+on_stop_signal (gpointer user_data)
+{
+  Stop *stop = user_data;
+
+  stop->state->status = 128 + stop->signum;
+  g_main_loop_quit (stop->state->loop);
+  return G_SOURCE_CONTINUE;
+}
 
 static void
 append_json_string (GString    *out,
@@ -202,6 +221,8 @@ main (int   argc,
   g_autoptr(GError) error = NULL;
   g_autoptr(RabcClient) client = NULL;
   State state = { 0 };
+  Stop stops[] = { { &state, SIGINT }, { &state, SIGTERM } };
+  guint stop_sources[G_N_ELEMENTS (stops)];
 
   setlocale (LC_ALL, "");
 
@@ -209,8 +230,9 @@ main (int   argc,
   g_option_context_set_summary (context,
     "Connects to rabcd, sends \"ping\" every two seconds and prints each reply.\n"
     "Exits 0 after the given number of replies, 1 when the daemon cannot be\n"
-    "reached or a reply does not come. On a terminal, a summary of the round\n"
-    "trips ends the run.");
+    "reached or a reply does not come, 2 for bad options, and 130 or 143 when\n"
+    "stopped by SIGINT (Ctrl-C) or SIGTERM. On a terminal, a summary of the\n"
+    "round trips ends the run, however it ends.");
   g_option_context_add_main_entries (context, entries, NULL);
   if (!g_option_context_parse (context, &argc, &argv, &error) ||
       !check_options (&error))
@@ -248,8 +270,13 @@ main (int   argc,
   state.round_trips = g_array_new (FALSE, FALSE, sizeof (gint64));
   g_signal_connect (client, "reply", G_CALLBACK (on_reply), &state);
   g_signal_connect (client, "closed", G_CALLBACK (on_closed), &state);
+  for (guint i = 0; i < G_N_ELEMENTS (stops); i++)
+    stop_sources[i] = g_unix_signal_add (stops[i].signum, on_stop_signal, &stops[i]);
 
   g_main_loop_run (state.loop);
+
+  for (guint i = 0; i < G_N_ELEMENTS (stops); i++)
+    g_source_remove (stop_sources[i]);
 
   g_signal_handlers_disconnect_by_data (client, &state);
   if (isatty (STDOUT_FILENO))
