@@ -101,6 +101,23 @@ connect_address (int                       fd,
  *
  * Returns: the descriptor, or -1 with @error set
  */
+/* What is at @path when it is there and is not a socket, such as "a
+ * directory", or NULL. */
+static const char *
+describe_not_socket (const char *path)
+{
+  struct stat st;
+
+  /* connect(2) follows symbolic links, and so does this. */
+  if (stat (path, &st) < 0 || S_ISSOCK (st.st_mode))
+    return NULL;
+  if (S_ISDIR (st.st_mode))
+    return "a directory";
+  if (S_ISREG (st.st_mode))
+    return "a regular file";
+  return "a special file";
+}
+
 int
 rabc_socket_connect (const char  *path,
                      GError     **error)
@@ -119,10 +136,16 @@ rabc_socket_connect (const char  *path,
   errsv = connect_address (fd, &addr);
   if (errsv != 0)
     {
+      const char *not_socket = errsv == ECONNREFUSED ? describe_not_socket (path) : NULL;
+
       close (fd);
       if (errsv == EAGAIN)
         g_set_error (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK,
                      "cannot connect to %s: %s", path, g_strerror (errsv));
+      else if (not_socket != NULL)
+        /* connect(2) says only "Connection refused". */
+        g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
+                     "cannot connect to %s: it is %s, not a socket", path, not_socket);
       else
         g_set_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION,
                      "cannot connect to %s: %s", path, g_strerror (errsv));

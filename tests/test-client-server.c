@@ -342,6 +342,24 @@ test_connect_errors (Fixture       *fixture,
   g_assert_cmpstr (error->message, ==, "cannot connect to /nonexistent/rabc.sock: No such file or directory");
   g_clear_error (&error);
 
+  /* connect(2) says "Connection refused" for what is not a socket. */
+  {
+    g_autofree char *file = g_build_filename (fixture->dir, "file", NULL);
+
+    g_assert_true (g_file_set_contents (file, "", 0, NULL));
+    client = rabc_client_new_sync (file, NULL, &error);
+    g_assert_null (client);
+    g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+    g_assert_nonnull (g_strstr_len (error->message, -1, "it is a regular file, not a socket"));
+    g_clear_error (&error);
+
+    client = rabc_client_new_sync (fixture->dir, NULL, &error);
+    g_assert_null (client);
+    g_assert_error (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION);
+    g_assert_nonnull (g_strstr_len (error->message, -1, "it is a directory, not a socket"));
+    g_clear_error (&error);
+  }
+
   client = rabc_client_new_sync (long_path, NULL, &error);
   g_assert_null (client);
   g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_ARGUMENT);
