@@ -250,8 +250,10 @@ test_rabcc_no_daemon (Fixture       *fixture,
   const char *argv[] = { tool ("RABCC"), "--socket", fixture->path, NULL };
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
-  g_autofree char *expected = g_strdup_printf ("rabcc: cannot connect to %s: No such file or directory\n",
-                                               fixture->path);
+  g_autofree char *expected =
+    g_strdup_printf ("rabcc: cannot connect to %s: No such file or directory "
+                     "(is rabcd running? \"systemctl start rabcd.socket\" starts it)\n",
+                     fixture->path);
 
   g_assert_cmpint (run (argv, &out, &err), ==, 1);
   g_assert_cmpstr (err, ==, expected);

@@ -189,6 +189,19 @@ on_closed (RabcClient   *client,
   g_main_loop_quit (state->loop);
 }
 
+/* A hint after a failure to connect: nothing at the path means no daemon
+ * made it, which is what the user most likely needs to hear. */
+static const char *
+connect_hint (const GError *error)
+{
+  const char *path = socket_path != NULL ? socket_path : rabc_get_default_socket_path ();
+
+  if (g_error_matches (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION) &&
+      !g_file_test (path, G_FILE_TEST_EXISTS))
+    return " (is rabcd running? \"systemctl start rabcd.socket\" starts it)";
+  return "";
+}
+
 static gboolean
 check_options (GError **error)
 {
@@ -262,7 +275,7 @@ main (int   argc,
                            NULL);
   if (client == NULL)
     {
-      g_printerr ("rabcc: %s\n", error->message);
+      g_printerr ("rabcc: %s%s\n", error->message, connect_hint (error));
       return 1;
     }
 
