@@ -330,6 +330,39 @@ test_rabcc_stopped_by_signal (Fixture       *fixture,
   stop_daemon (daemon, SIGTERM);
 }
 
+/* On a terminal (script(1) gives rabcc one), the summary that ends a run
+ * with --json is a JSON object like the lines before it. */
+static void
+test_rabcc_json_summary_on_terminal (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  g_autoptr(GSubprocess) daemon = start_daemon (fixture->path);
+  g_autofree char *command = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  command = g_strdup_printf ("%s --socket %s --count 2 --interval 20 --json",
+                             tool ("RABCC"), fixture->path);
+  {
+    const char *argv[] = { "script", "--quiet", "--return", "--command", command, "/dev/null",
+                           NULL };
+
+    g_assert_cmpint (run (argv, &out, &err), ==, 0);
+  }
+
+  /* The terminal ends lines with CR LF. */
+  lines = g_strsplit (out, "\r\n", -1);
+  g_assert_cmpuint (g_strv_length (lines), ==, 4);
+  g_assert_cmpstr (lines[3], ==, "");
+  for (guint i = 0; i < 2; i++)
+    g_assert_true (g_str_has_prefix (lines[i], "{\"message\": \"ping\", \"reply\": \"pong\""));
+  g_assert_true (g_regex_match_simple ("^\\{\"replies\": 2, \"round_trip_us\": "
+                                       "\\{\"min\": [0-9]+, \"median\": [0-9]+, "
+                                       "\"max\": [0-9]+\\}\\}$", lines[2], 0, 0));
+  stop_daemon (daemon, SIGTERM);
+}
+
 static void
 test_bad_options (Fixture       *fixture,
                   gconstpointer  data)
@@ -736,6 +769,8 @@ main (int   argc,
   RABC_TEST_ADD ("/rabc/tools/rabcd-graceful-stop", test_rabcd_graceful_stop);
   RABC_TEST_ADD ("/rabc/tools/rabcd-echo", test_rabcd_echo);
   RABC_TEST_ADD ("/rabc/tools/rabcc-stopped-by-signal", test_rabcc_stopped_by_signal);
+  RABC_TEST_ADD ("/rabc/tools/rabcc-json-summary-on-terminal",
+                 test_rabcc_json_summary_on_terminal);
 
   return g_test_run ();
 }

@@ -132,25 +132,31 @@ compare_gint64 (gconstpointer a,
   return (x > y) - (x < y);
 }
 
+/* With --json, the summary is a JSON object too, so that every line of
+ * the output parses. */
 static void
 print_summary (GArray *round_trips)
 {
   gint64 *values = (gint64 *) (gpointer) round_trips->data;
   guint n = round_trips->len;
+  gint64 median;
 
   if (n == 0)
     {
-      g_print ("0 replies\n");
+      g_print (json_output ? "{\"replies\": 0}\n" : "0 replies\n");
       return;
     }
 
   g_array_sort (round_trips, compare_gint64);
-  g_print ("%u %s, round trip min/median/max: %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
-           "/%" G_GINT64_FORMAT " µs\n",
-           n, n == 1 ? "reply" : "replies",
-           values[0],
-           n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2,
-           values[n - 1]);
+  median = n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  if (json_output)
+    g_print ("{\"replies\": %u, \"round_trip_us\": {\"min\": %" G_GINT64_FORMAT
+             ", \"median\": %" G_GINT64_FORMAT ", \"max\": %" G_GINT64_FORMAT "}}\n",
+             n, values[0], median, values[n - 1]);
+  else
+    g_print ("%u %s, round trip min/median/max: %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
+             "/%" G_GINT64_FORMAT " µs\n",
+             n, n == 1 ? "reply" : "replies", values[0], median, values[n - 1]);
 }
 
 static void
