@@ -2,6 +2,8 @@
 #
 # SPDX-License-Identifier: MIT
 
+import os
+
 import gi
 import pytest
 
@@ -139,3 +141,49 @@ def test_request_reply_refuses_nul_and_keeps_working(tmp_path):
     assert len(refused) == 1
     # The signal hands over the overridden class.
     assert types == [Rabc.Request] * 3
+
+
+def test_client_is_a_context_manager(daemon):
+    with Rabc.Client.new_sync(daemon.path, None) as client:
+        assert client.send_sync("ping") == "pong"
+        assert client.props.connected
+    assert not client.props.connected
+    with pytest.raises(GLib.Error) as info:
+        client.send_sync("ping")
+    assert info.value.matches(Rabc.Error.quark(), Rabc.Error.CLOSED)
+
+
+def test_client_closes_when_the_block_raises(daemon):
+    with pytest.raises(RuntimeError):
+        with Rabc.Client.new_sync(daemon.path, None) as client:
+            raise RuntimeError("raised in the block")
+    assert not client.props.connected
+
+
+def test_server_is_a_context_manager(tmp_path):
+    path = str(tmp_path / "rabc.sock")
+    loop = Loop()
+    with Rabc.Server.new(path) as server:
+        assert server.props.listening
+        # Started already: entering does not start it again.
+        with server:
+            assert server.props.listening
+        assert not server.props.listening
+        server.start()
+        replies = []
+        client = Rabc.Client.new_sync(path, None)
+        client.send_async("ping", None, lambda c, r: replies.append(c.send_finish(r)))
+        loop.run_until(lambda: replies)
+        assert replies == ["pong"]
+        client.close()
+    assert not server.props.listening
+    assert not os.path.exists(path)
+
+
+def test_server_stops_when_the_block_raises(tmp_path):
+    path = str(tmp_path / "rabc.sock")
+    with pytest.raises(RuntimeError):
+        with Rabc.Server.new(path) as server:
+            raise RuntimeError("raised in the block")
+    assert not server.props.listening
+    assert not os.path.exists(path)

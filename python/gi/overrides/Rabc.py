@@ -6,8 +6,9 @@
 # holding U+0000 would reach librabc cut at the first one, silently.  These
 # overrides refuse such text with ValueError instead; GLib.Bytes, through
 # Client.send_bytes_sync(), Client.send_bytes_async() and
-# Request.reply_bytes(), carries it whole.  Every generated method stays as
-# it is.
+# Request.reply_bytes(), carries it whole.  Clients and servers are also
+# context managers: the with block closes the client, or stops the server.
+# Every generated method stays as it is.
 
 import inspect
 
@@ -105,6 +106,13 @@ class Client(Rabc.Client):
         _check_text(message, "the ping message")
         return super().set_ping_message(message)
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
 
 Client = override(Client)
 __all__.append("Client")
@@ -115,6 +123,16 @@ class Server(Rabc.Server):
     def set_reply(self, reply):
         _check_text(reply, "the reply")
         return super().set_reply(reply)
+
+    def __enter__(self):
+        """Starts the server unless it is listening already."""
+        if not self.get_listening():
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stop()
+        return False
 
 
 Server = override(Server)
