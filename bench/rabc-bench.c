@@ -1125,6 +1125,8 @@ static const char *const verdict_names[] = {
 
 typedef struct {
   guint passes, misses, failures;
+  /* Some case did not run whole. */
+  gboolean incomplete;
 } Tally;
 
 static Verdict
@@ -1144,6 +1146,33 @@ judge (Bench    *bench,
     }
   tally->misses++;
   return VERDICT_MISS;
+}
+
+/* A case that did not run whole: FAILED, which is also a failure of its
+ * target when it has one. */
+static Verdict
+fail_case (Tally    *tally,
+           gboolean  has_target)
+{
+  tally->incomplete = TRUE;
+  if (has_target)
+    tally->failures++;
+  return VERDICT_FAILED;
+}
+
+/* What the target column shows for a case: that it is the baseline, its
+ * target (such as "<= 1.10"), or nothing. */
+static char *
+format_target (gboolean    is_baseline,
+               gboolean    has_target,
+               const char *relation,
+               double      target)
+{
+  if (is_baseline)
+    return g_strdup ("baseline");
+  if (has_target)
+    return g_strdup_printf ("%s %.2f", relation, target);
+  return g_strdup ("-");
 }
 
 static void
@@ -1172,6 +1201,13 @@ static double
 case_p99 (LatencyCase *c)
 {
   return case_usable (c) ? bench_samples_percentile (&c->samples, 99) : NAN;
+}
+
+/* Whether a throughput case ran and had every request answered. */
+static gboolean
+load_complete (const LoadCase *c)
+{
+  return c->error == NULL && c->n_rounds > 0 && c->answered == c->sent;
 }
 
 static double
@@ -1265,7 +1301,6 @@ report (Bench *bench)
   LatencyCase *baseline = &bench->latency[CLIENT_RAW][SERVER_RAW];
   double base_p50 = case_p50 (baseline);
   g_autoptr(GString) json = g_string_new ("{\n");
-  gboolean all_ran = TRUE;
   Tally tally = { 0 };
 
   g_string_append_printf (json, "  \"librabc\": \"%u.%u.%u\",\n  \"quick\": %s,\n"
@@ -1310,22 +1345,12 @@ report (Bench *bench)
         g_autofree char *target_text = NULL;
         Verdict verdict;
 
-        if (c == baseline)
-          target_text = g_strdup ("baseline");
-        else if (target > 0)
-          target_text = g_strdup_printf ("<= %.2f", target);
-        else
-          target_text = g_strdup ("-");
+        target_text = format_target (c == baseline, target > 0, "<=", target);
 
         if (c->skipped)
           verdict = VERDICT_SKIPPED;
         else if (!case_usable (c) || !case_usable (baseline))
-          {
-            verdict = VERDICT_FAILED;
-            all_ran = FALSE;
-            if (target > 0)
-              tally.failures++;
-          }
+          verdict = fail_case (&tally, target > 0);
         else
           verdict = judge (bench, &tally, target > 0, ratio <= target);
 
@@ -1382,30 +1407,26 @@ report (Bench *bench)
         double raw_rate = load_median (&bench->load[i][SERVER_RAW]);
         double ratio = s == SERVER_RAW ? 1.0 : rate / raw_rate;
         gboolean has_target = s == SERVER_RABCD && load_sizes[i] >= 100;
-        gboolean complete = c->error == NULL && c->n_rounds > 0 && c->answered == c->sent;
+        gboolean complete = load_complete (c);
         double server_cpu = bench_median (c->server_cpu, c->n_rounds);
         double loadgen_cpu = bench_median (c->loadgen_cpu, c->n_rounds);
         Verdict verdict;
 
         if (!complete || (s == SERVER_RABCD && bench->load[i][SERVER_RAW].error != NULL))
-          {
-            verdict = VERDICT_FAILED;
-            all_ran = FALSE;
-            if (has_target)
-              tally.failures++;
-          }
+          verdict = fail_case (&tally, has_target);
         else
           verdict = judge (bench, &tally, has_target, ratio >= TARGET_THROUGHPUT);
 
         double low, high;
         g_autofree char *range = NULL;
+        g_autofree char *target_text = format_target (s == SERVER_RAW, has_target, ">=",
+                                                      TARGET_THROUGHPUT);
 
         min_max (c->req_per_s, c->n_rounds, &low, &high);
         range = g_strdup_printf ("%.0fk-%.0fk", low / 1000, high / 1000);
         g_print ("%-18s %6u %9.0f %15s %6.2f  %-8s %-10s %6.2f %7.2f%s%s\n",
                  server_labels[s],
-                 load_sizes[i], rate, range, ratio,
-                 s == SERVER_RAW ? "baseline" : has_target ? ">= 0.80" : "-",
+                 load_sizes[i], rate, range, ratio, target_text,
                  verdict_names[verdict], server_cpu, loadgen_cpu,
                  c->error ? "  " : "", c->error ? c->error : "");
 
@@ -1446,22 +1467,12 @@ report (Bench *bench)
         g_autofree char *target_text = NULL;
         Verdict verdict;
 
-        if (c == fixed)
-          target_text = g_strdup ("baseline");
-        else if (has_target)
-          target_text = g_strdup_printf ("<= %.2f", TARGET_HANDLER_LATENCY);
-        else
-          target_text = g_strdup ("-");
+        target_text = format_target (c == fixed, has_target, "<=", TARGET_HANDLER_LATENCY);
 
         if (c->skipped)
           verdict = VERDICT_SKIPPED;
         else if (!case_usable (c) || !case_usable (fixed))
-          {
-            verdict = VERDICT_FAILED;
-            all_ran = FALSE;
-            if (has_target)
-              tally.failures++;
-          }
+          verdict = fail_case (&tally, has_target);
         else
           verdict = judge (bench, &tally, has_target, ratio <= TARGET_HANDLER_LATENCY);
 
@@ -1513,9 +1524,8 @@ report (Bench *bench)
         LoadCase *fixed = &bench->load[size][SERVER_FIXED];
         LoadCase *c = &bench->load[size][s];
         gboolean has_target = s == SERVER_HANDLER;
-        gboolean fixed_complete = fixed->error == NULL && fixed->n_rounds > 0 &&
-                                  fixed->answered == fixed->sent;
-        gboolean complete = c->error == NULL && c->n_rounds > 0 && c->answered == c->sent;
+        gboolean fixed_complete = load_complete (fixed);
+        gboolean complete = load_complete (c);
         double rate = load_median (c);
         double ratio = rate / load_median (fixed);
         double server_cpu = bench_median (c->server_cpu, c->n_rounds);
@@ -1525,22 +1535,13 @@ report (Bench *bench)
         g_autofree char *target_text = NULL;
         Verdict verdict;
 
-        if (c == fixed)
-          target_text = g_strdup ("baseline");
-        else if (has_target)
-          target_text = g_strdup_printf (">= %.2f", TARGET_HANDLER_THROUGHPUT);
-        else
-          target_text = g_strdup ("-");
+        target_text = format_target (c == fixed, has_target, ">=",
+                                     TARGET_HANDLER_THROUGHPUT);
 
         if (c->skipped)
           verdict = VERDICT_SKIPPED;
         else if (!complete || !fixed_complete)
-          {
-            verdict = VERDICT_FAILED;
-            all_ran = FALSE;
-            if (has_target)
-              tally.failures++;
-          }
+          verdict = fail_case (&tally, has_target);
         else
           verdict = judge (bench, &tally, has_target, ratio >= TARGET_HANDLER_THROUGHPUT);
 
@@ -1587,12 +1588,7 @@ report (Bench *bench)
         Verdict verdict;
 
         if (c->error != NULL || c->victim.len == 0)
-          {
-            verdict = VERDICT_FAILED;
-            all_ran = FALSE;
-            if (has_target)
-              tally.failures++;
-          }
+          verdict = fail_case (&tally, has_target);
         else
           verdict = judge (bench, &tally, has_target, p99 <= TARGET_FAIR_P99_US);
 
@@ -1628,11 +1624,7 @@ report (Bench *bench)
     Verdict held_verdict, rss_verdict;
 
     if (!complete)
-      {
-        held_verdict = VERDICT_FAILED;
-        all_ran = FALSE;
-        tally.failures++;
-      }
+      held_verdict = fail_case (&tally, TRUE);
     else if (!full_size && !opt_quick)
       held_verdict = VERDICT_UNJUDGED;
     else
@@ -1690,21 +1682,21 @@ report (Bench *bench)
 
   if (bench->server_error != NULL)
     {
-      all_ran = FALSE;
+      tally.incomplete = TRUE;
       g_print ("\nSERVER: %s\n", bench->server_error);
     }
 
   g_print ("\n");
   if (opt_quick)
     g_print ("RESULT: %s (quick run: targets not judged)\n",
-             all_ran ? "every case ran and every request was answered" : "some cases FAILED");
+             !tally.incomplete ? "every case ran and every request was answered" : "some cases FAILED");
   else
     g_print ("RESULT: %u targets PASS, %u MISS, %u could not be measured\n",
              tally.passes, tally.misses, tally.failures);
 
   g_string_append_printf (json, "  \"all_ran\": %s,\n  \"passes\": %u,\n  \"misses\": %u,\n"
                           "  \"failures\": %u,\n  \"server_error\": ",
-                          all_ran ? "true" : "false", tally.passes, tally.misses, tally.failures);
+                          !tally.incomplete ? "true" : "false", tally.passes, tally.misses, tally.failures);
   if (bench->server_error)
     json_string (json, bench->server_error);
   else
@@ -1718,11 +1710,11 @@ report (Bench *bench)
       if (!g_file_set_contents (opt_json, json->str, json->len, &error))
         {
           g_printerr ("rabc-bench: %s\n", error->message);
-          all_ran = FALSE;
+          tally.incomplete = TRUE;
         }
     }
 
-  if (!all_ran)
+  if (tally.incomplete)
     return 1;
   if (!opt_quick && tally.misses > 0)
     return 3;
