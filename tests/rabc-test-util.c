@@ -123,7 +123,9 @@ rabc_test_store_result (GObject      *source,
 }
 
 struct _RabcTestServerThread {
-  char         *socket_path;
+  char                *socket_path;
+  RabcTestServerSetup  setup;
+  gpointer             setup_data;
   GThread      *thread;
   GMainContext *context;
   GMainLoop    *loop;
@@ -142,6 +144,8 @@ server_thread_main (gpointer user_data)
   g_main_context_push_thread_default (self->context);
 
   server = rabc_server_new (self->socket_path);
+  if (self->setup != NULL)
+    self->setup (server, self->setup_data);
   rabc_server_start (server, &error);
   g_assert_no_error (error);
 
@@ -160,9 +164,19 @@ server_thread_main (gpointer user_data)
 RabcTestServerThread *
 rabc_test_server_thread_new (const char *socket_path)
 {
+  return rabc_test_server_thread_new_full (socket_path, NULL, NULL);
+}
+
+RabcTestServerThread *
+rabc_test_server_thread_new_full (const char          *socket_path,
+                                  RabcTestServerSetup  setup,
+                                  gpointer             user_data)
+{
   RabcTestServerThread *self = g_new0 (RabcTestServerThread, 1);
 
   self->socket_path = g_strdup (socket_path);
+  self->setup = setup;
+  self->setup_data = user_data;
   self->context = g_main_context_new ();
   self->loop = g_main_loop_new (self->context, FALSE);
   rabc_mutex_init (&self->mutex);

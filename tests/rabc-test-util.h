@@ -44,6 +44,12 @@ void       rabc_test_store_result       (GObject        *source,
 typedef struct _RabcTestServerThread RabcTestServerThread;
 
 RabcTestServerThread *rabc_test_server_thread_new  (const char           *socket_path);
+/* The same, calling @setup (server, @user_data) in the server's thread
+ * before it starts, for example to connect its handlers. */
+typedef void (*RabcTestServerSetup) (RabcServer *server, gpointer user_data);
+RabcTestServerThread *rabc_test_server_thread_new_full (const char          *socket_path,
+                                                        RabcTestServerSetup  setup,
+                                                        gpointer             user_data);
 void                  rabc_test_server_thread_free (RabcTestServerThread *thread);
 
 /* A raw peer on a listening socket: accepts one connection, hands the

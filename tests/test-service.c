@@ -1919,106 +1919,65 @@ test_answer_after_server_unreffed (Fixture       *fixture,
   run_server_gone (fixture->path, TRUE);
 }
 
-/* A server in a thread of its own, on a context of its own that ends
- * with the thread; the requests it takes are held for the test. */
+/* What a server in a thread of its own holds for the test: the requests
+ * it takes. */
 typedef struct {
-  const char   *path;
-  GMainContext *context;
-  GMainLoop    *loop;
-  GThread      *thread;
-  GMutex        lock;
-  GCond         cond;
-  gboolean      ready;
-  GPtrArray    *held;
-} ServerThread;
+  GMutex     lock;
+  GPtrArray *held;
+} ThreadHeld;
 
 static gboolean
-hold_in_server_thread (RabcServer   *server,
-                       RabcRequest  *request,
-                       ServerThread *thread)
+hold_in_server_thread (RabcServer  *server,
+                       RabcRequest *request,
+                       ThreadHeld  *held)
 {
-  g_mutex_lock (&thread->lock);
-  g_ptr_array_add (thread->held, g_object_ref (request));
-  g_mutex_unlock (&thread->lock);
+  g_mutex_lock (&held->lock);
+  g_ptr_array_add (held->held, g_object_ref (request));
+  g_mutex_unlock (&held->lock);
   g_main_context_wakeup (NULL);
   return TRUE;
 }
 
-static gpointer
-server_thread_main (gpointer data)
+static void
+connect_hold_in_server_thread (RabcServer *server,
+                               gpointer    user_data)
 {
-  ServerThread *thread = data;
-  g_autoptr(RabcServer) server = NULL;
-  g_autoptr(GError) error = NULL;
-
-  g_main_context_push_thread_default (thread->context);
-  server = rabc_server_new (thread->path);
-  g_signal_connect (server, "handle-request", G_CALLBACK (hold_in_server_thread), thread);
-  g_assert_true (rabc_server_start (server, &error));
-  g_assert_no_error (error);
-
-  g_mutex_lock (&thread->lock);
-  thread->ready = TRUE;
-  g_cond_signal (&thread->cond);
-  g_mutex_unlock (&thread->lock);
-
-  g_main_loop_run (thread->loop);
-  rabc_server_stop (server);
-  g_clear_object (&server);
-  g_main_context_pop_thread_default (thread->context);
-  return NULL;
+  g_signal_connect (server, "handle-request", G_CALLBACK (hold_in_server_thread), user_data);
 }
 
 static gboolean
 server_thread_holds_two (gpointer data)
 {
-  ServerThread *thread = data;
+  ThreadHeld *held = data;
   gboolean reached;
 
-  g_mutex_lock (&thread->lock);
-  reached = thread->held->len >= 2;
-  g_mutex_unlock (&thread->lock);
+  g_mutex_lock (&held->lock);
+  reached = held->held->len >= 2;
+  g_mutex_unlock (&held->lock);
   return reached;
-}
-
-static gboolean
-quit_loop (gpointer data)
-{
-  g_main_loop_quit (data);
-  return G_SOURCE_REMOVE;
 }
 
 static void
 test_answer_after_server_context_ended (Fixture       *fixture,
                                         gconstpointer  data)
 {
-  ServerThread thread = { .path = fixture->path };
+  ThreadHeld held = { .held = g_ptr_array_new_with_free_func (g_object_unref) };
+  RabcTestServerThread *thread = NULL;
   g_autoptr(RabcClient) client = NULL;
   Call calls[2] = { { 0 } };
   RabcPeer *peer;
 
-  g_mutex_init (&thread.lock);
-  g_cond_init (&thread.cond);
-  thread.held = g_ptr_array_new_with_free_func (g_object_unref);
-  thread.context = g_main_context_new ();
-  thread.loop = g_main_loop_new (thread.context, FALSE);
-  thread.thread = g_thread_new ("rabc-test-server", server_thread_main, &thread);
-  g_mutex_lock (&thread.lock);
-  while (!thread.ready)
-    g_cond_wait (&thread.cond, &thread.lock);
-  g_mutex_unlock (&thread.lock);
+  g_mutex_init (&held.lock);
+  thread = rabc_test_server_thread_new_full (fixture->path, connect_hold_in_server_thread, &held);
 
   client = new_client (fixture->path);
   send_call (client, "one", &calls[0]);
   send_call (client, "two", &calls[1]);
-  wait_until (server_thread_holds_two, &thread);
+  wait_until (server_thread_holds_two, &held);
 
   /* The server stops, its thread ends, and nothing runs its context any
    * more. */
-  g_main_context_invoke (thread.context, quit_loop, thread.loop);
-  g_thread_join (thread.thread);
-  g_main_loop_unref (thread.loop);
-  g_main_context_unref (thread.context);
+  rabc_test_server_thread_free (thread);
   for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
     {
       wait_call (&calls[i]);
@@ -2026,22 +1985,21 @@ test_answer_after_server_context_ended (Fixture       *fixture,
       call_clear (&calls[i]);
     }
 
-  peer = rabc_request_get_peer (g_ptr_array_index (thread.held, 0));
+  peer = rabc_request_get_peer (g_ptr_array_index (held.held, 0));
   g_assert_false (rabc_peer_get_connected (peer));
   g_object_add_weak_pointer (G_OBJECT (peer), (gpointer *) &peer);
 
   /* Answers to a client that is gone are dropped, from this thread and
    * from another, and closing it does nothing: once the requests are
    * released, nothing of the connection is left, its peer included. */
-  reply_echo (g_ptr_array_index (thread.held, 0));
-  run_in_thread (reply_echo_in_thread, g_ptr_array_index (thread.held, 1));
+  reply_echo (g_ptr_array_index (held.held, 0));
+  run_in_thread (reply_echo_in_thread, g_ptr_array_index (held.held, 1));
   rabc_peer_close (peer);
-  g_ptr_array_unref (thread.held);
+  g_ptr_array_unref (held.held);
   run_until_idle ();
   g_assert_null (peer);
 
-  g_mutex_clear (&thread.lock);
-  g_cond_clear (&thread.cond);
+  g_mutex_clear (&held.lock);
   g_clear_object (&client);
 }
 
