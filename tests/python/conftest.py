@@ -261,6 +261,32 @@ def drain_main_context():
         context.iteration(False)
 
 
+@pytest.fixture
+def server_path(sock_dir):
+    return str(sock_dir / 'server.sock')
+
+
+@pytest.fixture
+def server(server_path):
+    """A started Rabc.Server; stopping it at the end removes its socket."""
+    server = Rabc.Server.new(server_path)
+    server.start()
+    yield server
+    server.stop()
+    assert not os.path.exists(server_path)
+
+
+def new_client(loop, path, wait=WAIT_TIMEOUT, **properties):
+    """Connects a client without blocking the loop the server runs on."""
+    client = Rabc.Client(socket_path=path, **properties)
+    results = []
+    client.init_async(GLib.PRIORITY_DEFAULT, None,
+                      lambda client, result: results.append(client.init_finish(result)))
+    loop.run_until(lambda: results, timeout=wait)
+    assert results == [True]
+    return client
+
+
 def encode_frame(payload):
     """A frame of the rabc protocol: a native-endian 64-bit length, then
     the payload."""

@@ -15,32 +15,8 @@ import subprocess
 import pytest
 from gi.repository import GLib, Rabc
 
-from conftest import assert_rabc_error, encode_frame, required_env, send_async_and_wait
-
-
-@pytest.fixture
-def server_path(sock_dir):
-    return str(sock_dir / 'server.sock')
-
-
-@pytest.fixture
-def server(server_path):
-    server = Rabc.Server.new(server_path)
-    server.start()
-    yield server
-    server.stop()
-    assert not os.path.exists(server_path)
-
-
-def new_client(loop, path, **properties):
-    """Connects a client without blocking the loop the server runs on."""
-    client = Rabc.Client(socket_path=path, **properties)
-    results = []
-    client.init_async(GLib.PRIORITY_DEFAULT, None,
-                      lambda client, result: results.append(client.init_finish(result)))
-    loop.run_until(lambda: results)
-    assert results == [True]
-    return client
+from conftest import (assert_rabc_error, encode_frame, new_client, required_env,
+                      send_async_and_wait)
 
 
 def test_start_listens_and_stop_removes_the_socket(server_path):

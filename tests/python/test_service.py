@@ -25,6 +25,7 @@ import threading
 import pytest
 from gi.repository import GLib, Rabc
 
+import conftest
 from conftest import assert_rabc_error, required_env
 
 GUARD = 30.0
@@ -32,31 +33,12 @@ GUARD_MS = int(GUARD * 1000)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-@pytest.fixture
-def server_path(sock_dir):
-    return str(sock_dir / 'service.sock')
-
-
-@pytest.fixture
-def server(server_path):
-    server = Rabc.Server.new(server_path)
-    server.start()
-    yield server
-    server.stop()
-    assert not os.path.exists(server_path)
-
-
 def new_client(loop, path, **properties):
-    """Connects a client without blocking the loop the server runs on."""
+    """Connects a client without automatic pings, whose calls wait as long
+    as the guard."""
     properties.setdefault('ping_interval', 0)
     properties.setdefault('timeout', GUARD_MS)
-    client = Rabc.Client(socket_path=path, **properties)
-    results = []
-    client.init_async(GLib.PRIORITY_DEFAULT, None,
-                      lambda client, result: results.append(client.init_finish(result)))
-    loop.run_until(lambda: results, timeout=GUARD)
-    assert results == [True]
-    return client
+    return conftest.new_client(loop, path, wait=GUARD, **properties)
 
 
 class Pipeline:
