@@ -284,12 +284,6 @@ rabc_request_is_answered (RabcRequest *self)
   return g_atomic_int_get (&self->answered);
 }
 
-guint64
-rabc_request_get_seq (RabcRequest *self)
-{
-  return self->seq;
-}
-
 /**
  * rabc_request_get_message:
  * @self: a [class@Rabc.Request]

@@ -47,7 +47,6 @@ gboolean     rabc_request_retire        (RabcRequest  *self);
  * answered: returns FALSE then. */
 gboolean     rabc_request_claim         (RabcRequest  *self);
 gboolean     rabc_request_is_answered   (RabcRequest  *self);
-guint64      rabc_request_get_seq       (RabcRequest  *self);
 
 /* In the server's context, for the peer of @client. */
 void         rabc_server_deliver        (RabcServer   *self,

@@ -550,11 +550,8 @@ check_handlers (RabcServer *self)
 /* A client's share of a round with @n_readers clients ready to be read:
  * what one read takes between frames, and what the client is read in all. */
 typedef struct {
-  gsize    read_size;
-  gsize    budget;
-  /* A handler may take requests: reads are bounded by the room each
-   * client has under max-pending-requests. */
-  gboolean handled;
+  gsize read_size;
+  gsize budget;
 } Share;
 
 static Share
@@ -570,7 +567,6 @@ round_share (RabcServer *self,
   share.budget = CLAMP (ROUND_BYTES / n_readers, MAX (share.read_size, MIN_READ_SHARE),
                         MAX_READ_BUDGET);
   check_handlers (self);
-  share.handled = self->handling;
   return share;
 }
 
@@ -585,10 +581,11 @@ client_handle_io (RabcServer   *self,
   gsize read_size = share.read_size;
   guint waiting = rabc_reply_queue_get_length (&client->replies);
 
-  /* A read of N bytes between frames ends at most N / 8 messages, the
-   * frame it leaves unfinished included, and the rest of a frame is read
-   * alone: the requests waiting stay within max-pending-requests. */
-  if (share.handled || waiting > 0)
+  /* A handler may take requests, which then wait: a read of N bytes
+   * between frames ends at most N / 8 messages, the frame it leaves
+   * unfinished included, and the rest of a frame is read alone, so the
+   * requests waiting stay within max-pending-requests. */
+  if (self->handling || waiting > 0)
     read_size = MIN (read_size, RABC_FRAME_HEADER_SIZE *
                                 (gsize) MAX (1, self->max_pending_requests -
                                                 MIN (waiting, self->max_pending_requests)));
