@@ -424,6 +424,20 @@ set_out_of_memory (GError **error,
                "out of memory for %" G_GSIZE_FORMAT " bytes of output", len);
 }
 
+/* Fails the connection for want of memory for @len bytes of output.
+ *
+ * Returns: FALSE */
+static gboolean
+fail_out_of_memory (RabcConnection *conn,
+                    gsize           len)
+{
+  GError *error = NULL;
+
+  set_out_of_memory (&error, len);
+  connection_fail (conn, error);
+  return FALSE;
+}
+
 /* Appends the frame of @text, checked by the caller.
  *
  * Returns: FALSE when the memory cannot be had */
@@ -473,17 +487,11 @@ rabc_connection_queue_checked (RabcConnection *conn,
                                const char     *text,
                                gsize           len)
 {
-  GError *error = NULL;
-
   if (conn->closed)
     return FALSE;
 
   if (!append_frame (conn, text, len))
-    {
-      set_out_of_memory (&error, RABC_FRAME_HEADER_SIZE + len);
-      connection_fail (conn, error);
-      return FALSE;
-    }
+    return fail_out_of_memory (conn, RABC_FRAME_HEADER_SIZE + len);
   return TRUE;
 }
 
@@ -494,7 +502,6 @@ rabc_connection_queue_frames (RabcConnection *conn,
                               const guint8   *frames,
                               gsize           len)
 {
-  GError *error = NULL;
   guint8 *room;
 
   if (conn->closed)
@@ -502,11 +509,7 @@ rabc_connection_queue_frames (RabcConnection *conn,
 
   room = output_reserve (&conn->out, len, conn->output_limit);
   if (room == NULL)
-    {
-      set_out_of_memory (&error, len);
-      connection_fail (conn, error);
-      return FALSE;
-    }
+    return fail_out_of_memory (conn, len);
   memcpy (room, frames, len);
   conn->out.end += len;
   return TRUE;
