@@ -2157,6 +2157,443 @@ test_reply_from_thread_notifies_in_server_thread (Fixture       *fixture,
   service_stop (&service);
 }
 
+/* --- what the hostile review found -------------------------------------- */
+
+/* Drops the last reference to the server once its peer has nothing
+ * pending any more, from notify::n-pending. */
+static void
+drop_server_when_idle (RabcPeer   *peer,
+                       GParamSpec *pspec,
+                       Service    *service)
+{
+  if (rabc_peer_get_n_pending (peer) == 0)
+    g_clear_object (&service->server);
+}
+
+static void
+drop_server_on_disconnected (RabcServer *server,
+                             RabcPeer   *peer,
+                             Service    *service)
+{
+  g_clear_object (&service->server);
+}
+
+static gboolean
+answer_first_held (gpointer user_data)
+{
+  Service *service = user_data;
+
+  answer_held (service, 0);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+close_only_peer (gpointer user_data)
+{
+  rabc_peer_close (only_peer (user_data));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+pointer_cleared (gpointer user_data)
+{
+  return *(gpointer *) user_data == NULL;
+}
+
+enum {
+  UNREF_ANSWER_FROM_TIMEOUT,
+  UNREF_CLOSE_FROM_TIMEOUT,
+  UNREF_ANSWER_FROM_THREAD,
+};
+
+/* The last reference to the server goes in a signal the server emits
+ * outside its own dispatch, from rabc_request_reply() or
+ * rabc_peer_close(): the server must not use itself after (valgrind and
+ * ASan see it if it does), and is finalized. */
+static void
+run_unref_in_signal (const char *path,
+                     int         how)
+{
+  g_autoptr(RabcRequest) request = NULL;
+  gpointer weak_server;
+  Service service;
+  int fd;
+
+  service_start (&service, path, 0);
+  weak_server = service.server;
+  g_object_add_weak_pointer (G_OBJECT (service.server), &weak_server);
+  g_signal_connect (service.server, "handle-request", G_CALLBACK (hold_request), &service);
+  fd = rabc_test_connect_raw (path);
+  rabc_test_write_frame (fd, "hi", 2);
+  wait_for_held (&service, 1);
+
+  switch (how)
+    {
+    case UNREF_ANSWER_FROM_TIMEOUT:
+      g_signal_connect (only_peer (&service), "notify::n-pending",
+                        G_CALLBACK (drop_server_when_idle), &service);
+      g_timeout_add (0, answer_first_held, &service);
+      break;
+    case UNREF_CLOSE_FROM_TIMEOUT:
+      g_signal_connect (service.server, "client-disconnected",
+                        G_CALLBACK (drop_server_on_disconnected), &service);
+      g_timeout_add (0, close_only_peer, &service);
+      break;
+    case UNREF_ANSWER_FROM_THREAD:
+      g_signal_connect (only_peer (&service), "notify::n-pending",
+                        G_CALLBACK (drop_server_when_idle), &service);
+      run_in_thread (reply_echo_in_thread, held_request (&service, 0));
+      break;
+    }
+  wait_until (pointer_cleared, &weak_server);
+  g_assert_null (service.server);
+  run_until_idle ();
+
+  g_ptr_array_set_size (service.held, 0);
+  close (fd);
+  service_stop (&service);
+}
+
+static void
+test_unref_server_from_signal_of_an_answer (Fixture       *fixture,
+                                            gconstpointer  data)
+{
+  run_unref_in_signal (fixture->path, UNREF_ANSWER_FROM_TIMEOUT);
+  run_unref_in_signal (fixture->path, UNREF_CLOSE_FROM_TIMEOUT);
+  run_unref_in_signal (fixture->path, UNREF_ANSWER_FROM_THREAD);
+}
+
+static void
+on_request_notify (GObject    *object,
+                   GParamSpec *pspec,
+                   gpointer    user_data)
+{
+}
+
+static void
+count_closure_destroyed (gpointer  data,
+                         GClosure *closure)
+{
+  (*(guint *) data)++;
+}
+
+typedef struct {
+  const char *signal;
+  gboolean    block;
+  guint       n_requests;
+  guint       n_destroyed;
+} NotifyOnRequest;
+
+static gboolean
+connect_notify_and_reply (RabcServer      *server,
+                          RabcRequest     *request,
+                          NotifyOnRequest *notify)
+{
+  gulong id;
+
+  /* Every request before this one is gone, and its handler with it. */
+  g_assert_cmpuint (notify->n_destroyed, ==, notify->n_requests);
+  notify->n_requests++;
+  id = g_signal_connect_data (request, notify->signal, G_CALLBACK (on_request_notify),
+                              &notify->n_destroyed, count_closure_destroyed, 0);
+  if (notify->block)
+    g_signal_handler_block (request, id);
+  reply_echo (request);
+  return TRUE;
+}
+
+#define N_NOTIFIED 5
+
+/* A handler connects a notify::DETAIL handler to each request, answers
+ * and returns: the request is not kept for reuse with that handler, which
+ * goes when the request does. */
+static void
+test_request_with_notify_handler_not_reused (Fixture       *fixture,
+                                             gconstpointer  data)
+{
+  NotifyOnRequest cases[] = {
+    { "notify::message", FALSE },
+    /* Blocked, and for a property that never changes: still a handler. */
+    { "notify::peer", TRUE },
+  };
+
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++)
+    {
+      NotifyOnRequest *notify = &cases[c];
+      Service service;
+      RawReader *reader;
+      int fd;
+
+      service_start (&service, fixture->path, 0);
+      g_signal_connect (service.server, "handle-request", G_CALLBACK (connect_notify_and_reply),
+                        notify);
+      fd = rabc_test_connect_raw (fixture->path);
+      reader = raw_reader_new (fd);
+
+      /* One at a time, so that each is released before the next comes. */
+      for (guint i = 0; i < N_NOTIFIED; i++)
+        {
+          g_autofree char *message = g_strdup_printf ("m%u", i);
+
+          rabc_test_write_frame (fd, message, strlen (message));
+          raw_reader_wait (reader, i + 1);
+          run_until_idle ();
+          g_assert_cmpuint (notify->n_requests, ==, i + 1);
+          g_assert_cmpuint (notify->n_destroyed, ==, i + 1);
+        }
+
+      raw_reader_free (reader);
+      close (fd);
+      service_stop (&service);
+      g_assert_cmpuint (notify->n_destroyed, ==, N_NOTIFIED);
+    }
+}
+
+typedef struct {
+  gboolean  stop;
+  gboolean  disconnected;
+  gpointer  weak_peer;
+} OwnPeerEnd;
+
+static void
+watch_gone_peer (RabcServer *server,
+                 RabcPeer   *peer,
+                 OwnPeerEnd *end)
+{
+  g_assert_false (end->disconnected);
+  end->disconnected = TRUE;
+  end->weak_peer = peer;
+  g_object_add_weak_pointer (G_OBJECT (peer), &end->weak_peer);
+}
+
+static gboolean
+reply_and_end_own_peer (RabcServer  *server,
+                        RabcRequest *request,
+                        OwnPeerEnd  *end)
+{
+  rabc_request_reply (request, "bye");
+  if (end->stop)
+    rabc_server_stop (server);
+  else
+    rabc_peer_close (rabc_request_get_peer (request));
+  g_assert_true (end->disconnected);
+  return TRUE;
+}
+
+/* A handler answers, then closes its own peer or stops the server: once
+ * it returned, the application holding no reference, the peer goes; no
+ * request kept for reuse keeps it until the server goes. */
+static void
+test_closed_peer_not_kept (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  for (guint stop = 0; stop < 2; stop++)
+    {
+      g_autoptr(GError) error = NULL;
+      OwnPeerEnd end = { .stop = stop };
+      RabcServer *server = rabc_server_new (fixture->path);
+      RawReader *reader;
+      int fd;
+
+      g_signal_connect (server, "client-disconnected", G_CALLBACK (watch_gone_peer), &end);
+      g_signal_connect (server, "handle-request", G_CALLBACK (reply_and_end_own_peer), &end);
+      g_assert_true (rabc_server_start (server, &error));
+      g_assert_no_error (error);
+      fd = rabc_test_connect_raw (fixture->path);
+      reader = raw_reader_new (fd);
+      rabc_test_write_frame (fd, "hello", 5);
+
+      raw_reader_wait_eof (reader);
+      g_assert_cmpuint (reader->frames->len, ==, 1);
+      g_assert_cmpstr (raw_reader_frame (reader, 0), ==, "bye");
+      run_until_idle ();
+      g_assert_true (end.disconnected);
+      g_assert_null (end.weak_peer);
+
+      raw_reader_free (reader);
+      close (fd);
+      g_object_unref (server);
+    }
+}
+
+static gboolean
+reply_and_stop_on_stop (RabcServer  *server,
+                        RabcRequest *request,
+                        Service     *service)
+{
+  service->n_requests++;
+  reply_echo (request);
+  if (g_str_equal (rabc_request_get_message (request), "stop"))
+    rabc_server_stop (server);
+  return TRUE;
+}
+
+/* Three requests in one read, each answered at once, the last stopping
+ * the server: all three replies go out before the end. */
+static void
+test_stop_in_handler_writes_answers (Fixture       *fixture,
+                                     gconstpointer  data)
+{
+  const char *messages[] = { "a", "b", "stop" };
+  Service service;
+  RawReader *reader;
+  int fd;
+
+  service_start (&service, fixture->path, 0);
+  g_signal_connect (service.server, "handle-request", G_CALLBACK (reply_and_stop_on_stop),
+                    &service);
+  fd = rabc_test_connect_raw (fixture->path);
+  reader = raw_reader_new (fd);
+  write_frames (fd, messages, 3);
+
+  raw_reader_wait_eof (reader);
+  g_assert_cmpuint (reader->frames->len, ==, 3);
+  g_assert_cmpstr (raw_reader_frame (reader, 0), ==, "re:a");
+  g_assert_cmpstr (raw_reader_frame (reader, 1), ==, "re:b");
+  g_assert_cmpstr (raw_reader_frame (reader, 2), ==, "re:stop");
+  g_assert_cmpuint (service.n_requests, ==, 3);
+
+  raw_reader_free (reader);
+  close (fd);
+  service_stop (&service);
+}
+
+static gboolean
+reply_handled (RabcServer  *server,
+               RabcRequest *request,
+               gpointer     user_data)
+{
+  rabc_request_reply (request, "handled");
+  return TRUE;
+}
+
+static void
+enable_handler_on_message (RabcServer *server,
+                           const char *message,
+                           gpointer    user_data)
+{
+  if (g_str_equal (message, "enable"))
+    g_signal_connect (server, "handle-request", G_CALLBACK (reply_handled), NULL);
+}
+
+static void
+count_message (RabcServer *server,
+               const char *message,
+               guint      *n_seen)
+{
+  (*n_seen)++;
+}
+
+static gboolean
+watch_on_request (RabcServer  *server,
+                  RabcRequest *request,
+                  guint       *n_seen)
+{
+  if (g_str_equal (rabc_request_get_message (request), "watch"))
+    g_signal_connect (server, "message-received", G_CALLBACK (count_message), n_seen);
+  return FALSE;
+}
+
+/* A handler connected during a read round, from ::message-received or
+ * from ::handle-request, sees the very next message of that read. */
+static void
+test_handler_connected_mid_read (Fixture       *fixture,
+                                 gconstpointer  data)
+{
+  const char *enable[] = { "enable", "x" };
+  const char *watch[] = { "watch", "a", "b" };
+  Service service;
+  RawReader *reader;
+  guint n_seen = 0;
+  int fd;
+
+  /* No handler until "enable" comes: "x", in the same write, gets the new
+   * handler's reply, not the server's. */
+  service_start (&service, fixture->path, 0);
+  rabc_server_set_reply (service.server, "pong");
+  g_signal_connect (service.server, "message-received", G_CALLBACK (enable_handler_on_message),
+                    NULL);
+  fd = rabc_test_connect_raw (fixture->path);
+  reader = raw_reader_new (fd);
+  write_frames (fd, enable, 2);
+  raw_reader_wait (reader, 2);
+  g_assert_cmpstr (raw_reader_frame (reader, 1), ==, "handled");
+  raw_reader_free (reader);
+  close (fd);
+  service_stop (&service);
+
+  service_start (&service, fixture->path, 0);
+  rabc_server_set_reply (service.server, "pong");
+  g_signal_connect (service.server, "handle-request", G_CALLBACK (watch_on_request), &n_seen);
+  fd = rabc_test_connect_raw (fixture->path);
+  reader = raw_reader_new (fd);
+  write_frames (fd, watch, 3);
+  raw_reader_wait (reader, 3);
+  for (guint i = 0; i < 3; i++)
+    g_assert_cmpstr (raw_reader_frame (reader, i), ==, "pong");
+  g_assert_cmpuint (n_seen, ==, 2);
+  raw_reader_free (reader);
+  close (fd);
+  service_stop (&service);
+}
+
+#define N_HUGE 2000
+/* Reading all of N_HUGE small requests at once takes a few iterations;
+ * the bound wrapped around, one request or none each. */
+#define HUGE_MAX_ITERATIONS (N_HUGE / 10)
+
+/* max-pending-requests above 2^29: the server's bound on a read does not
+ * wrap around (to nothing, a critical, or to a header a read). */
+static void
+test_huge_max_pending_requests (Fixture       *fixture,
+                                gconstpointer  data)
+{
+  const guint maxima[] = { 536870912, 536870913 };
+
+  for (guint m = 0; m < G_N_ELEMENTS (maxima); m++)
+    {
+      g_auto(GStrv) messages = numbered_messages ("p", N_HUGE);
+      Service service;
+      RawReader *reader;
+      guint n_iterations = 0;
+      int fd;
+
+      service_start (&service, fixture->path, maxima[m]);
+      g_signal_connect (service.server, "handle-request", G_CALLBACK (hold_request), &service);
+      fd = rabc_test_connect_raw (fixture->path);
+      reader = raw_reader_new (fd);
+      write_frames (fd, (const char * const *) messages, N_HUGE);
+
+      /* The whole write is in the socket: each iteration has something to
+       * do until all of it is handled. */
+      while (service.held->len < N_HUGE)
+        {
+          g_main_context_iteration (NULL, TRUE);
+          if (++n_iterations > HUGE_MAX_ITERATIONS)
+            g_error ("max-pending-requests %u: %u of %u requests handled in %u iterations",
+                     maxima[m], service.held->len, N_HUGE, n_iterations);
+        }
+      g_test_message ("max-pending-requests %u: %u requests in %u iterations",
+                      maxima[m], N_HUGE, n_iterations);
+      g_assert_cmpuint (rabc_peer_get_n_pending (only_peer (&service)), ==, N_HUGE);
+
+      for (guint i = 0; i < N_HUGE; i++)
+        answer_held (&service, i);
+      g_ptr_array_set_size (service.held, 0);
+      raw_reader_wait (reader, N_HUGE);
+      for (guint i = 0; i < N_HUGE; i++)
+        {
+          g_autofree char *expected = g_strconcat ("re:", messages[i], NULL);
+
+          g_assert_cmpstr (raw_reader_frame (reader, i), ==, expected);
+        }
+
+      raw_reader_free (reader);
+      close (fd);
+      service_stop (&service);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2197,6 +2634,18 @@ main (int   argc,
                  test_close_from_thread_signals_in_server_thread);
   RABC_TEST_ADD ("/rabc/service/reply-from-thread-notifies-in-server-thread",
                  test_reply_from_thread_notifies_in_server_thread);
+
+  RABC_TEST_ADD ("/rabc/service/unref-server-from-signal-of-an-answer",
+                 test_unref_server_from_signal_of_an_answer);
+  RABC_TEST_ADD ("/rabc/service/request-with-detailed-notify-handler-is-not-reused",
+                 test_request_with_notify_handler_not_reused);
+  RABC_TEST_ADD ("/rabc/service/closed-peer-is-not-kept-by-a-reused-request",
+                 test_closed_peer_not_kept);
+  RABC_TEST_ADD ("/rabc/service/stop-in-handler-writes-what-was-answered",
+                 test_stop_in_handler_writes_answers);
+  RABC_TEST_ADD ("/rabc/service/handler-connected-mid-read-sees-next-message",
+                 test_handler_connected_mid_read);
+  RABC_TEST_ADD ("/rabc/service/huge-max-pending-requests", test_huge_max_pending_requests);
 
   return g_test_run ();
 }
