@@ -250,12 +250,14 @@ count_data (GQuark   key,
 gboolean
 rabc_request_retire (RabcRequest *self)
 {
+  /* The server's own request: no checked cast. */
+  GObject *object = (GObject *) self;
   guint n_data = 0;
 
   rabc_tsan_receive (self);
-  if (g_atomic_int_get (&G_OBJECT (self)->ref_count) != 1 || !g_atomic_int_get (&self->answered))
+  if (g_atomic_int_get (&object->ref_count) != 1 || !g_atomic_int_get (&self->answered))
     return FALSE;
-  g_datalist_foreach (&G_OBJECT (self)->qdata, count_data, &n_data);
+  g_datalist_foreach (&object->qdata, count_data, &n_data);
   /* Any handler, with a detail or not. */
   if (n_data > 0 ||
       g_signal_handler_find (self, G_SIGNAL_MATCH_ID, notify_signal, 0, NULL, NULL, NULL) != 0)
@@ -409,8 +411,13 @@ rabc_request_reply (RabcRequest *self,
       if (check_reply (self, G_STRFUNC, "", 0))
         rabc_peer_answer (self->peer, self->seq, NULL, 0, NULL);
     }
-  else if (check_reply (self, G_STRFUNC, reply, strlen (reply)))
-    rabc_peer_answer (self->peer, self->seq, reply, strlen (reply), NULL);
+  else
+    {
+      gsize len = strlen (reply);
+
+      if (check_reply (self, G_STRFUNC, reply, len))
+        rabc_peer_answer (self->peer, self->seq, reply, len, NULL);
+    }
 
   /* The caller may drop its reference next, in any thread. */
   rabc_tsan_publish (self);
