@@ -8,13 +8,13 @@ packages="
   libglib2.0-dev libglib2.0-bin
   gobject-introspection libgirepository1.0-dev gir1.2-glib-2.0
   valac
-  python3 python3-gi python3-pytest
+  python3 python3-gi python3-pytest python3-gbulb
   gjs
   valgrind
   clang libclang-rt-14-dev
-  gi-docgen python3-docutils
+  gi-docgen python3-docutils chromium
   systemd
-  xvfb xauth imagemagick gir1.2-gtk-4.0 python3-gi-cairo
+  xvfb xauth imagemagick gir1.2-gtk-4.0 gir1.2-adw-1 librsvg2-common python3-gi-cairo
   binutils bsdutils util-linux
 "
 

@@ -52,7 +52,32 @@ G_BEGIN_DECLS
  *   not of the program
  *
  * Error codes of the [error@Rabc.Error] domain. Cancellation is reported as
- * `G_IO_ERROR_CANCELLED` in the `G_IO_ERROR` domain, as in GIO.
+ * `G_IO_ERROR_CANCELLED` in the `G_IO_ERROR` domain, as in GIO. The page
+ * of each function that can fail lists the errors it returns.
+ *
+ * ```c
+ * g_autoptr(GError) error = NULL;
+ * g_autofree char *reply = rabc_client_send_sync (client, text, NULL, &error);
+ *
+ * if (g_error_matches (error, RABC_ERROR, RABC_ERROR_EXCEEDED_IPC_MAX_SIZE))
+ *   g_printerr ("at most %u bytes, please\n",
+ *               rabc_client_get_max_message_size (client) - 1);
+ * else if (error != NULL)
+ *   g_printerr ("no reply: %s\n", error->message);
+ * ```
+ *
+ * In Python the error is raised as `GLib.Error`, and the codes are the
+ * members of `Rabc.Error`:
+ *
+ * ```python
+ * try:
+ *     reply = client.send_sync(text, None)
+ * except GLib.Error as error:
+ *     if error.matches(Rabc.Error.quark(), Rabc.Error.EXCEEDED_IPC_MAX_SIZE):
+ *         print("at most", client.props.max_message_size - 1, "bytes, please")
+ *     else:
+ *         print("no reply:", error.message)
+ * ```
  */
 typedef enum {
   RABC_ERROR_IPC_CONNECTION,

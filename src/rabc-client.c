@@ -41,6 +41,72 @@
  * When the connection ends, pending requests fail and
  * [signal@Rabc.Client::closed] is emitted once.
  *
+ * A client that sends one request and waits for its reply on the main
+ * loop:
+ *
+ * ```c
+ * static void
+ * on_sent (GObject      *source,
+ *          GAsyncResult *result,
+ *          gpointer      user_data)
+ * {
+ *   GMainLoop *loop = user_data;
+ *   g_autoptr(GError) error = NULL;
+ *   g_autofree char *reply = NULL;
+ *
+ *   reply = rabc_client_send_finish (RABC_CLIENT (source), result, &error);
+ *   if (reply != NULL)
+ *     g_print ("reply: %s\n", reply);
+ *   else if (g_error_matches (error, RABC_ERROR, RABC_ERROR_TIMED_OUT))
+ *     g_printerr ("the daemon did not answer in time\n");
+ *   else
+ *     g_printerr ("no reply: %s\n", error->message);
+ *   g_main_loop_quit (loop);
+ * }
+ *
+ * int
+ * main (void)
+ * {
+ *   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+ *   g_autoptr(RabcClient) client = NULL;
+ *   g_autoptr(GError) error = NULL;
+ *
+ *   // NULL: $RABC_SOCKET_PATH, or /tmp/librabc
+ *   client = rabc_client_new_sync (NULL, NULL, &error);
+ *   if (client == NULL)
+ *     {
+ *       g_printerr ("cannot connect: %s\n", error->message);
+ *       return 1;
+ *     }
+ *
+ *   rabc_client_send_async (client, "hello", NULL, on_sent, loop);
+ *   g_main_loop_run (loop);
+ *   return 0;
+ * }
+ * ```
+ *
+ * ```python
+ * import gi
+ * gi.require_version("Rabc", "1.0")
+ * from gi.repository import GLib, Rabc
+ *
+ * loop = GLib.MainLoop()
+ *
+ * def on_sent(client, result):
+ *     try:
+ *         print("reply:", client.send_finish(result))
+ *     except GLib.Error as error:
+ *         if error.matches(Rabc.Error.quark(), Rabc.Error.TIMED_OUT):
+ *             print("the daemon did not answer in time")
+ *         else:
+ *             print("no reply:", error.message)
+ *     loop.quit()
+ *
+ * client = Rabc.Client.new_sync(None, None)  # raises GLib.Error
+ * client.send_async("hello", None, on_sent)
+ * loop.run()
+ * ```
+ *
  * ## Threads
  *
  * A client may be used from any number of threads at once, like
@@ -1547,6 +1613,26 @@ rabc_client_init (RabcClient *self)
  * Creates a client and connects it to the daemon, blocking until it is
  * connected.
  *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when @cancellable is
+ * cancelled before the client connects;
+ * otherwise an error of the [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_INVALID_ARGUMENT](error.Error.html#invalid_argument): the
+ *   socket path is empty, or too long for a Unix socket address (107 bytes
+ *   at most)
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): no
+ *   daemon listens on the path (nothing is there, nobody listens on the
+ *   socket file, or it is not a socket), the user may not connect to it,
+ *   the system refused a socket, or who listens cannot be told
+ * - [%RABC_ERROR_UNTRUSTED_SERVER](error.Error.html#untrusted_server): the
+ *   daemon runs as a user other than root, the client's own user and
+ *   [property@Rabc.Client:server-uid]
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): the daemon's
+ *   backlog of connections stayed full for [property@Rabc.Client:timeout]
+ *   milliseconds; with a timeout of 0 the client tries until cancelled
+ *
  * Returns: (transfer full): a connected client, or `NULL` with @error set
  */
 RabcClient *
@@ -1573,6 +1659,26 @@ rabc_client_new_sync (const char    *socket_path,
  * Creates a client and connects it without blocking. @callback runs in the
  * thread-default main context of the caller; it calls
  * [ctor@Rabc.Client.new_finish] to get the client.
+ *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when @cancellable is
+ * cancelled before the callback runs;
+ * otherwise an error of the [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_INVALID_ARGUMENT](error.Error.html#invalid_argument): the
+ *   socket path is empty, or too long for a Unix socket address (107 bytes
+ *   at most)
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): no
+ *   daemon listens on the path (nothing is there, nobody listens on the
+ *   socket file, or it is not a socket), the user may not connect to it,
+ *   the system refused a socket, or who listens cannot be told
+ * - [%RABC_ERROR_UNTRUSTED_SERVER](error.Error.html#untrusted_server): the
+ *   daemon runs as a user other than root, the client's own user and
+ *   [property@Rabc.Client:server-uid]
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): the daemon's
+ *   backlog of connections stayed full for [property@Rabc.Client:timeout]
+ *   milliseconds; with a timeout of 0 the client tries until cancelled
  */
 void
 rabc_client_new_async (const char          *socket_path,
@@ -1594,6 +1700,27 @@ rabc_client_new_async (const char          *socket_path,
  * @error: return location for a [struct@GLib.Error]
  *
  * Finishes an operation started with [func@Rabc.Client.new_async].
+ *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when the cancellable
+ * given to [func@Rabc.Client.new_async] is cancelled before the
+ * callback runs;
+ * otherwise an error of the [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_INVALID_ARGUMENT](error.Error.html#invalid_argument): the
+ *   socket path is empty, or too long for a Unix socket address (107 bytes
+ *   at most)
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): no
+ *   daemon listens on the path (nothing is there, nobody listens on the
+ *   socket file, or it is not a socket), the user may not connect to it,
+ *   the system refused a socket, or who listens cannot be told
+ * - [%RABC_ERROR_UNTRUSTED_SERVER](error.Error.html#untrusted_server): the
+ *   daemon runs as a user other than root, the client's own user and
+ *   [property@Rabc.Client:server-uid]
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): the daemon's
+ *   backlog of connections stayed full for [property@Rabc.Client:timeout]
+ *   milliseconds; with a timeout of 0 the client tries until cancelled
  *
  * Returns: (transfer full): a connected client, or `NULL` with @error set
  */
@@ -2139,6 +2266,33 @@ send_sync_internal (RabcClient   *self,
  * A message holding U+0000 needs [method@Rabc.Client.send_bytes_sync]; a
  * reply holding it fails with %RABC_ERROR_INVALID_DATA here.
  *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when @cancellable is
+ * cancelled before the reply arrives; otherwise an error of the
+ * [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_CLOSED](error.Error.html#closed): the client is not
+ *   connected (it was closed, its connection ended, or it waits to
+ *   reconnect), or [method@Rabc.Client.close] was called before the reply
+ *   arrived
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): no reply arrived
+ *   within [property@Rabc.Client:timeout] milliseconds, or an automatic
+ *   ping went unanswered that long, which ends the connection
+ * - [%RABC_ERROR_EXCEEDED_IPC_MAX_SIZE](error.Error.html#exceeded_ipc_max_size):
+ *   @message is not shorter than [property@Rabc.Client:max-message-size],
+ *   or the daemon sent a message that is not, which ends the connection
+ * - [%RABC_ERROR_INVALID_DATA](error.Error.html#invalid_data): @message is
+ *   not valid UTF-8, the reply holds U+0000, or the daemon sent text that
+ *   is not valid UTF-8, which ends the connection
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   daemon went away, or reading or writing the socket failed, before the
+ *   reply arrived
+ * - [%RABC_ERROR_NO_MEMORY](error.Error.html#no_memory): the memory for
+ *   @message, or for the reply (which ends the connection), could not be
+ *   allocated
+ * - [%RABC_ERROR_BUG](error.Error.html#bug): an internal error of librabc
+ *
  * Returns: (transfer full): the reply, or `NULL` with @error set
  */
 char *
@@ -2174,6 +2328,33 @@ rabc_client_send_sync (RabcClient    *self,
  * Sends @message and blocks until its reply arrives, as
  * [method@Rabc.Client.send_sync] does, but byte for byte: U+0000 goes
  * through in both directions.
+ *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when @cancellable is
+ * cancelled before the reply arrives; otherwise an error of the
+ * [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_CLOSED](error.Error.html#closed): the client is not
+ *   connected (it was closed, its connection ended, or it waits to
+ *   reconnect), or [method@Rabc.Client.close] was called before the reply
+ *   arrived
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): no reply arrived
+ *   within [property@Rabc.Client:timeout] milliseconds, or an automatic
+ *   ping went unanswered that long, which ends the connection
+ * - [%RABC_ERROR_EXCEEDED_IPC_MAX_SIZE](error.Error.html#exceeded_ipc_max_size):
+ *   @message is not shorter than [property@Rabc.Client:max-message-size],
+ *   or the daemon sent a message that is not, which ends the connection
+ * - [%RABC_ERROR_INVALID_DATA](error.Error.html#invalid_data): @message is
+ *   not valid UTF-8, or the daemon sent bytes that are not, which ends the
+ *   connection
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   daemon went away, or reading or writing the socket failed, before the
+ *   reply arrived
+ * - [%RABC_ERROR_NO_MEMORY](error.Error.html#no_memory): the memory for
+ *   @message, or for the reply (which ends the connection), could not be
+ *   allocated
+ * - [%RABC_ERROR_BUG](error.Error.html#bug): an internal error of librabc
  *
  * Returns: (transfer full): the reply, or `NULL` with @error set
  */
@@ -2301,6 +2482,34 @@ send_async_internal (RabcClient          *self,
  * [method@Rabc.Client.send_finish] to get the reply. The reply is read by
  * the client's context (or by a thread blocked in a synchronous call),
  * which must be running.
+ *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when @cancellable is
+ * cancelled before the callback runs, even if the reply has arrived;
+ * otherwise an error of the [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_CLOSED](error.Error.html#closed): the client is not
+ *   connected (it was closed, its connection ended, or it waits to
+ *   reconnect), or [method@Rabc.Client.close] was called before the reply
+ *   arrived
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): no reply arrived
+ *   within [property@Rabc.Client:timeout] milliseconds, or an automatic
+ *   ping went unanswered that long, which ends the connection
+ * - [%RABC_ERROR_EXCEEDED_IPC_MAX_SIZE](error.Error.html#exceeded_ipc_max_size):
+ *   the message is not shorter than
+ *   [property@Rabc.Client:max-message-size], or the daemon sent a message
+ *   that is not, which ends the connection
+ * - [%RABC_ERROR_INVALID_DATA](error.Error.html#invalid_data): the
+ *   message is not valid UTF-8, the reply holds U+0000, or the daemon sent
+ *   text that is not valid UTF-8, which ends the connection
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   daemon went away, or reading or writing the socket failed, before the
+ *   reply arrived
+ * - [%RABC_ERROR_NO_MEMORY](error.Error.html#no_memory): the memory for
+ *   the message, or for the reply (which ends the connection), could not
+ *   be allocated
+ * - [%RABC_ERROR_BUG](error.Error.html#bug): an internal error of librabc
  */
 void
 rabc_client_send_async (RabcClient          *self,
@@ -2324,6 +2533,35 @@ rabc_client_send_async (RabcClient          *self,
  * @error: return location for a [struct@GLib.Error]
  *
  * Finishes an operation started with [method@Rabc.Client.send_async].
+ *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when the cancellable
+ * given to [method@Rabc.Client.send_async] is cancelled before the callback
+ * runs, even if the reply has arrived; otherwise an error of the
+ * [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_CLOSED](error.Error.html#closed): the client is not
+ *   connected (it was closed, its connection ended, or it waits to
+ *   reconnect), or [method@Rabc.Client.close] was called before the reply
+ *   arrived
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): no reply arrived
+ *   within [property@Rabc.Client:timeout] milliseconds, or an automatic
+ *   ping went unanswered that long, which ends the connection
+ * - [%RABC_ERROR_EXCEEDED_IPC_MAX_SIZE](error.Error.html#exceeded_ipc_max_size):
+ *   the message is not shorter than
+ *   [property@Rabc.Client:max-message-size], or the daemon sent a message
+ *   that is not, which ends the connection
+ * - [%RABC_ERROR_INVALID_DATA](error.Error.html#invalid_data): the
+ *   message is not valid UTF-8, the reply holds U+0000, or the daemon sent
+ *   text that is not valid UTF-8, which ends the connection
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   daemon went away, or reading or writing the socket failed, before the
+ *   reply arrived
+ * - [%RABC_ERROR_NO_MEMORY](error.Error.html#no_memory): the memory for
+ *   the message, or for the reply (which ends the connection), could not
+ *   be allocated
+ * - [%RABC_ERROR_BUG](error.Error.html#bug): an internal error of librabc
  *
  * Returns: (transfer full): the reply, or `NULL` with @error set
  */
@@ -2351,6 +2589,34 @@ rabc_client_send_finish (RabcClient    *self,
  * Sends @message without blocking, as [method@Rabc.Client.send_async]
  * does, but byte for byte: U+0000 goes through in both directions.
  * @callback calls [method@Rabc.Client.send_bytes_finish].
+ *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when @cancellable is
+ * cancelled before the callback runs, even if the reply has arrived;
+ * otherwise an error of the [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_CLOSED](error.Error.html#closed): the client is not
+ *   connected (it was closed, its connection ended, or it waits to
+ *   reconnect), or [method@Rabc.Client.close] was called before the reply
+ *   arrived
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): no reply arrived
+ *   within [property@Rabc.Client:timeout] milliseconds, or an automatic
+ *   ping went unanswered that long, which ends the connection
+ * - [%RABC_ERROR_EXCEEDED_IPC_MAX_SIZE](error.Error.html#exceeded_ipc_max_size):
+ *   the message is not shorter than
+ *   [property@Rabc.Client:max-message-size], or the daemon sent a message
+ *   that is not, which ends the connection
+ * - [%RABC_ERROR_INVALID_DATA](error.Error.html#invalid_data): the
+ *   message is not valid UTF-8, or the daemon sent bytes that are not,
+ *   which ends the connection
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   daemon went away, or reading or writing the socket failed, before the
+ *   reply arrived
+ * - [%RABC_ERROR_NO_MEMORY](error.Error.html#no_memory): the memory for
+ *   the message, or for the reply (which ends the connection), could not
+ *   be allocated
+ * - [%RABC_ERROR_BUG](error.Error.html#bug): an internal error of librabc
  */
 void
 rabc_client_send_bytes_async (RabcClient          *self,
@@ -2378,6 +2644,35 @@ rabc_client_send_bytes_async (RabcClient          *self,
  * @error: return location for a [struct@GLib.Error]
  *
  * Finishes an operation started with [method@Rabc.Client.send_bytes_async].
+ *
+ * ## Errors
+ *
+ * `G_IO_ERROR_CANCELLED` ([error@Gio.IOErrorEnum]) when the cancellable
+ * given to [method@Rabc.Client.send_bytes_async] is cancelled before the
+ * callback runs, even if the reply has arrived; otherwise an error of the
+ * [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_CLOSED](error.Error.html#closed): the client is not
+ *   connected (it was closed, its connection ended, or it waits to
+ *   reconnect), or [method@Rabc.Client.close] was called before the reply
+ *   arrived
+ * - [%RABC_ERROR_TIMED_OUT](error.Error.html#timed_out): no reply arrived
+ *   within [property@Rabc.Client:timeout] milliseconds, or an automatic
+ *   ping went unanswered that long, which ends the connection
+ * - [%RABC_ERROR_EXCEEDED_IPC_MAX_SIZE](error.Error.html#exceeded_ipc_max_size):
+ *   the message is not shorter than
+ *   [property@Rabc.Client:max-message-size], or the daemon sent a message
+ *   that is not, which ends the connection
+ * - [%RABC_ERROR_INVALID_DATA](error.Error.html#invalid_data): the
+ *   message is not valid UTF-8, or the daemon sent bytes that are not,
+ *   which ends the connection
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   daemon went away, or reading or writing the socket failed, before the
+ *   reply arrived
+ * - [%RABC_ERROR_NO_MEMORY](error.Error.html#no_memory): the memory for
+ *   the message, or for the reply (which ends the connection), could not
+ *   be allocated
+ * - [%RABC_ERROR_BUG](error.Error.html#bug): an internal error of librabc
  *
  * Returns: (transfer full): the reply, or `NULL` with @error set
  */

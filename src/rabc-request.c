@@ -47,7 +47,8 @@
  *   return TRUE;
  * }
  *
- * g_signal_connect (server, "handle-request", G_CALLBACK (on_handle_request), NULL);
+ * g_signal_connect (server, "handle-request",
+ *                   G_CALLBACK (on_handle_request), NULL);
  * ```
  *
  * ```python

@@ -50,7 +50,8 @@
  *                    RabcRequest *request,
  *                    gpointer     user_data)
  * {
- *   g_autofree char *reply = g_utf8_strup (rabc_request_get_message (request), -1);
+ *   const char *message = rabc_request_get_message (request);
+ *   g_autofree char *reply = g_utf8_strup (message, -1);
  *
  *   rabc_request_reply (request, reply);
  *   return TRUE;
@@ -63,7 +64,8 @@
  *   g_autoptr(RabcServer) server = rabc_server_new ("/run/example.sock");
  *   g_autoptr(GError) error = NULL;
  *
- *   g_signal_connect (server, "handle-request", G_CALLBACK (on_handle_request), NULL);
+ *   g_signal_connect (server, "handle-request",
+ *                     G_CALLBACK (on_handle_request), NULL);
  *   if (!rabc_server_start (server, &error))
  *     g_error ("%s", error->message);
  *   g_main_loop_run (loop);
@@ -1857,11 +1859,29 @@ serve (RabcServer *self,
  * path with `.lock` appended, which it holds with `flock()` until it stops:
  * of several servers started at once on one path, exactly one binds it.
  *
- * Fails with %RABC_ERROR_ADDRESS_IN_USE when a server already answers on
- * the path or holds its lock, and with %RABC_ERROR_INVALID_ARGUMENT when
- * the path exists and is not a socket (a symbolic link included), when
- * the lock file cannot be opened or is not a regular file, or when the
- * path is too long. A socket file nobody listens on is replaced.
+ * A socket file nobody listens on is replaced; anything else at the path
+ * is left alone.
+ *
+ * ## Errors
+ *
+ * An error of the [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_ADDRESS_IN_USE](error.Error.html#address_in_use): a
+ *   server already answers on the path or holds its lock, or servers keep
+ *   starting and stopping on it so that the lock cannot be had
+ * - [%RABC_ERROR_INVALID_ARGUMENT](error.Error.html#invalid_argument): the
+ *   server is already listening; [property@Rabc.Server:reply] is not
+ *   shorter than [property@Rabc.Server:max-message-size]; the path is
+ *   empty or too long for a Unix socket address (107 bytes at most); it
+ *   exists and is not a socket (a symbolic link included), or cannot be
+ *   examined; the lock file cannot be opened (for example in a directory
+ *   the user may not write to), is not a regular file or cannot be
+ *   locked; or a socket file nobody listens on cannot be removed
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   system refused to create, bind or listen on the socket or to set its
+ *   permissions, it cannot be told whether a server listens on a socket
+ *   file already there, or the server cannot watch the socket, for
+ *   example when the process is out of descriptors
  *
  * Returns: `TRUE` when listening, `FALSE` with @error set
  */
@@ -1913,13 +1933,19 @@ rabc_server_start (RabcServer  *self,
  * caller must close @fd: the server leaves it open, with the flags it had,
  * and its own properties as they were.
  *
- * Fails with %RABC_ERROR_INVALID_ARGUMENT when the server is already
- * listening, when [property@Rabc.Server:reply] is not shorter than
- * [property@Rabc.Server:max-message-size], or when @fd is not a listening
- * Unix stream socket (a closed descriptor, a pipe, a datagram or TCP
- * socket, a socket that does not listen); with %RABC_ERROR_IPC_CONNECTION
- * when the server cannot watch @fd, such as when the process is out of
- * descriptors.
+ * ## Errors
+ *
+ * An error of the [error@Rabc.Error] domain:
+ *
+ * - [%RABC_ERROR_INVALID_ARGUMENT](error.Error.html#invalid_argument): the
+ *   server is already listening; [property@Rabc.Server:reply] is not
+ *   shorter than [property@Rabc.Server:max-message-size]; or @fd is not a
+ *   listening Unix stream socket (a closed descriptor, a pipe, a datagram
+ *   or TCP socket, a socket that does not listen), or cannot be made
+ *   non-blocking
+ * - [%RABC_ERROR_IPC_CONNECTION](error.Error.html#ipc_connection): the
+ *   server cannot watch @fd, for example when the process is out of
+ *   descriptors
  *
  * Returns: `TRUE` when serving, `FALSE` with @error set
  */
