@@ -3,7 +3,9 @@
 #
 # The original Python client, which went through a hand-written ctypes
 # wrapper, re-done with the Rabc typelib: the client pings the daemon on
-# the GLib main loop and emits a signal for every reply.
+# the GLib main loop and emits a signal for every reply.  The with block
+# closes the client however the loop ends; a failure is a Rabc.RabcError.
+# asyncio-client.py is the same client with asyncio, async and await.
 #
 #   ./client.py --socket /tmp/librabc --count 10 --interval 2000
 #
@@ -53,7 +55,7 @@ def main(argv=None):
     client = Rabc.Client(socket_path=args.socket, ping_interval=args.interval)
     try:
         client.init(None)
-    except GLib.Error as error:
+    except Rabc.RabcError as error:
         print(f'{PROGRAM}: {error.message}', file=sys.stderr)
         return 1
 
@@ -72,9 +74,10 @@ def main(argv=None):
             state['status'] = 1
         loop.quit()
 
-    client.connect('reply', on_reply)
-    client.connect('closed', on_closed)
-    loop.run()
+    with client:
+        client.connect('reply', on_reply)
+        client.connect('closed', on_closed)
+        loop.run()
     return state['status']
 
 

@@ -44,7 +44,8 @@ def assert_one_line_error(stderr, program, path):
     assert path in lines[0], stderr
 
 
-@pytest.mark.parametrize('name', ['python/client.py', 'python/server.py', 'python/service.py',
+@pytest.mark.parametrize('name', ['python/client.py', 'python/asyncio-client.py',
+                                  'python/server.py', 'python/service.py',
                                   'python/service-client.py', 'gjs/client.js'])
 def test_examples_are_executable_scripts(name):
     path = example(name)
@@ -104,6 +105,86 @@ def test_python_client_refuses_bad_options():
 
     assert result.returncode == 2
     assert '--count' in result.stderr
+
+
+@pytest.mark.parametrize('options', [[], ['--at-once']], ids=['one-by-one', 'at-once'])
+def test_python_asyncio_client(daemon, options):
+    result = run(python_example('asyncio-client.py') + ['--socket', daemon, '--count', '3',
+                                                        '--interval', '100', *options])
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == 'pong\n' * 3
+    assert result.stderr == ''
+
+
+def test_python_asyncio_client_sends_its_message(sock_dir):
+    path = str(sock_dir / 'server.sock')
+    server = subprocess.Popen(python_example('server.py') + ['--socket', path,
+                                                             '--reply', 'hi there'],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_socket(path, server)
+        result = run(python_example('asyncio-client.py') + ['--socket', path, '--count', '20',
+                                                            '--at-once', '--message', 'hello'])
+        os.kill(server.pid, signal.SIGTERM)
+        server.communicate(timeout=WAIT_TIMEOUT)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.communicate()
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == 'hi there\n' * 20
+
+
+def test_python_asyncio_client_without_daemon(sock_dir):
+    path = str(sock_dir / 'absent.sock')
+
+    result = run(python_example('asyncio-client.py') + ['--socket', path, '--count', '3'])
+
+    assert result.returncode == 1
+    assert result.stdout == ''
+    assert_one_line_error(result.stderr, 'asyncio-client.py', path)
+
+
+def test_python_asyncio_client_when_the_daemon_dies(daemon_process):
+    status, stderr = run_until_the_daemon_dies(
+        python_example('asyncio-client.py') + ['--socket', daemon_process.path,
+                                               '--count', '1000', '--interval', '20'],
+        daemon_process)
+
+    assert status == 1
+    assert_one_line_error(stderr, 'asyncio-client.py', daemon_process.path)
+
+
+def test_python_asyncio_client_stops_on_sigint(daemon):
+    client = subprocess.Popen(python_example('asyncio-client.py') +
+                              ['--socket', daemon, '--count', '1000', '--interval', '20'],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline() == 'pong\n'
+        os.kill(client.pid, signal.SIGINT)
+        stdout, stderr = client.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if client.poll() is None:
+            client.kill()
+            client.communicate()
+
+    assert client.returncode == 130, stderr
+    assert set(stdout.split()) <= {'pong'}
+    assert stderr == ''
+
+
+@pytest.mark.parametrize('options', [['--count', '0'], ['--timeout', '-1'], ['--bogus']],
+                         ids=['count', 'timeout', 'unknown'])
+def test_python_asyncio_client_refuses_bad_options(options):
+    result = run(python_example('asyncio-client.py') + options)
+
+    assert result.returncode == 2
+    assert result.stdout == ''
+    assert options[0] in result.stderr
 
 
 def test_gjs_client(daemon):
@@ -558,6 +639,17 @@ def test_service_verbose_logs_clients(service_kind, sock_dir):
     assert set(lines) == {connected, gone}, service.stderr
     assert lines.count(connected) == lines.count(gone), service.stderr
     assert service.stdout == ''
+
+
+def test_python_asyncio_client_timeout(service):
+    result = run(python_example('asyncio-client.py') + ['--socket', service.path, '--count', '1',
+                                                        '--message', 'sleep 60000',
+                                                        '--timeout', '50'])
+
+    assert result.returncode == 1
+    assert result.stdout == ''
+    assert_one_line_error(result.stderr, 'asyncio-client.py', service.path)
+    assert 'within 50 ms' in result.stderr
 
 
 def test_service_refuses_a_busy_path(service):
