@@ -71,7 +71,21 @@ typedef struct {
   GMainLoop *loop;
   GArray    *round_trips;
   int        status;
+  /* When the first message, sent at once, went out, and whether its
+   * callback is still to come. */
+  gint64     first_sent;
+  gboolean   first_pending;
+  gboolean   done;
 } State;
+
+/* Ends the run.  May come before the loop runs: the first message can
+ * fail the connection as it is sent. */
+static void
+finish_run (State *state)
+{
+  state->done = TRUE;
+  g_main_loop_quit (state->loop);
+}
 
 /* SIGINT or SIGTERM: end the run as a count reached would, with the
  * summary, and the status a shell gives a command killed by the signal. */
@@ -86,7 +100,7 @@ on_stop_signal (gpointer user_data)
   Stop *stop = user_data;
 
   stop->state->status = 128 + stop->signum;
-  g_main_loop_quit (stop->state->loop);
+  finish_run (stop->state);
   return G_SOURCE_CONTINUE;
 }
 
@@ -159,13 +173,13 @@ print_summary (GArray *round_trips)
              n, n == 1 ? "reply" : "replies", values[0], median, values[n - 1]);
 }
 
+/* A reply, to the first message or to an automatic ping. */
 static void
-on_reply (RabcClient *client,
-          const char *reply,
-          State      *state)
+add_reply (RabcClient *client,
+           const char *reply,
+           gint64      round_trip,
+           State      *state)
 {
-  gint64 round_trip = rabc_client_get_round_trip_time (client);
-
   g_array_append_val (state->round_trips, round_trip);
   if (json_output)
     print_json (rabc_client_get_ping_message (client), reply, round_trip);
@@ -174,6 +188,54 @@ on_reply (RabcClient *client,
 
   if (count > 0 && state->round_trips->len >= (guint) count)
     rabc_client_close (client);
+}
+
+static void
+on_reply (RabcClient *client,
+          const char *reply,
+          State      *state)
+{
+  add_reply (client, reply, rabc_client_get_round_trip_time (client), state);
+}
+
+/* The first message goes out at once, rather than one interval after
+ * connecting; the automatic pings keep their period from the connection. */
+static void
+on_first_reply (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  RabcClient *client = RABC_CLIENT (source);
+  State *state = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reply = rabc_client_send_finish (client, result, &error);
+
+  state->first_pending = FALSE;
+  if (state->loop == NULL)
+    ;
+  else if (reply != NULL)
+    add_reply (client, reply, g_get_monotonic_time () - state->first_sent, state);
+  /* A connection that ended is reported by ::closed; a reply that did not
+   * come in time is reported here, as it ends the run. */
+  else if (g_error_matches (error, RABC_ERROR, RABC_ERROR_TIMED_OUT) && !reconnect)
+    {
+      g_printerr ("rabcc: %s\n", error->message);
+      state->status = 1;
+      finish_run (state);
+    }
+}
+
+/* A daemon that closes the connection before answering anything most
+ * likely refused this user (rabcd --allow-uid): it says why in its log,
+ * not on the wire, which the original clients would not expect. */
+static const char *
+closed_hint (const GError *error,
+             State        *state)
+{
+  if (state->round_trips->len == 0 &&
+      g_error_matches (error, RABC_ERROR, RABC_ERROR_IPC_CONNECTION))
+    return " before any reply (does the daemon accept your user? see --allow-uid in rabcd(8))";
+  return "";
 }
 
 static void
@@ -189,10 +251,10 @@ on_closed (RabcClient   *client,
 
   if (error != NULL)
     {
-      g_printerr ("rabcc: %s\n", error->message);
+      g_printerr ("rabcc: %s%s\n", error->message, closed_hint (error, state));
       state->status = 1;
     }
-  g_main_loop_quit (state->loop);
+  finish_run (state);
 }
 
 /* A hint after a failure to connect: nothing at the path means no daemon
@@ -247,7 +309,8 @@ main (int   argc,
 
   context = g_option_context_new ("- talk to the rabc daemon");
   g_option_context_set_summary (context,
-    "Connects to rabcd, sends \"ping\" every two seconds and prints each reply.\n"
+    "Connects to rabcd, sends \"ping\" at once and then every two seconds, and\n"
+    "prints each reply.\n"
     "Exits 0 after the given number of replies, 1 when the daemon cannot be\n"
     "reached or a reply does not come, 2 for bad options, and 130 or 143 when\n"
     "stopped by SIGINT (Ctrl-C) or SIGTERM. On a terminal, a summary of the\n"
@@ -292,16 +355,28 @@ main (int   argc,
   for (guint i = 0; i < G_N_ELEMENTS (stops); i++)
     stop_sources[i] = g_unix_signal_add (stops[i].signum, on_stop_signal, &stops[i]);
 
-  g_main_loop_run (state.loop);
+  state.first_sent = g_get_monotonic_time ();
+  state.first_pending = TRUE;
+  rabc_client_send_async (client, rabc_client_get_ping_message (client), NULL,
+                          on_first_reply, &state);
+
+  if (!state.done)
+    g_main_loop_run (state.loop);
 
   for (guint i = 0; i < G_N_ELEMENTS (stops); i++)
     g_source_remove (stop_sources[i]);
 
   g_signal_handlers_disconnect_by_data (client, &state);
+  /* Stopped before the first reply: closing fails the message, whose
+   * callback comes at the next iteration. */
+  rabc_client_close (client);
+  g_clear_pointer (&state.loop, g_main_loop_unref);
+  while (state.first_pending)
+    g_main_context_iteration (NULL, TRUE);
+
   if (isatty (STDOUT_FILENO))
     print_summary (state.round_trips);
   g_array_unref (state.round_trips);
-  g_main_loop_unref (state.loop);
   g_free (socket_path);
   g_free (message);
 
