@@ -69,11 +69,14 @@ G_BEGIN_DECLS
  * In Python the error is raised as `GLib.Error`, and the codes are the
  * members of `Rabc.Error`:
  *
+ * In Python these errors are raised as `Rabc.RabcError`, a subclass of
+ * `GLib.Error` whose `code` is a member of `Rabc.Error`:
+ *
  * ```python
  * try:
- *     reply = client.send_sync(text, None)
- * except GLib.Error as error:
- *     if error.matches(Rabc.Error.quark(), Rabc.Error.EXCEEDED_IPC_MAX_SIZE):
+ *     reply = client.send_sync(text)
+ * except Rabc.RabcError as error:
+ *     if error.code == Rabc.Error.EXCEEDED_IPC_MAX_SIZE:
  *         print("at most", client.props.max_message_size - 1, "bytes, please")
  *     else:
  *         print("no reply:", error.message)
