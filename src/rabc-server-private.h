@@ -58,4 +58,13 @@ void         rabc_server_deliver        (RabcServer   *self,
 void         rabc_server_close_client   (RabcServer   *self,
                                          gpointer      client);
 
+/* For a program that runs the server's main context itself, as rabcd does:
+ * from now until the server stops, that context waits for its sources and
+ * the server's clients in one epoll_wait() (see rabc-single-wait.c).  Call
+ * it once the server is listening, outside a dispatch, while the context
+ * holds no descriptors but GLib's own and the server's.
+ *
+ * Returns: whether the context waits so; if not, it waits as before */
+gboolean     rabc_server_use_single_wait (RabcServer  *self);
+
 G_END_DECLS

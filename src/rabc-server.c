@@ -25,6 +25,7 @@
 #include "rabc-rate-limit-private.h"
 #include "rabc-reply-queue-private.h"
 #include "rabc-server-private.h"
+#include "rabc-single-wait-private.h"
 #include "rabc-socket-file-private.h"
 #include "rabc-socket-private.h"
 
@@ -161,6 +162,8 @@ struct _RabcServer {
   RabcSocketFile *socket_file;
   int             epoll_fd;
   GSource        *epoll_source;
+  /* rabcd's: its main context waits in the epoll set (rabc-single-wait.c). */
+  RabcSingleWait *single_wait;
   GSource        *accept_retry_source;
   gboolean        accept_paused;
   GSource        *stall_source;
@@ -414,6 +417,7 @@ drop_client (RabcServer *self,
     return;
 
   rabc_peer_table_remove (&self->peers, &client->entry);
+  rabc_single_wait_forget (self->single_wait);
   if (fd >= 0)
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
   rabc_connection_close (client->conn);
@@ -941,6 +945,7 @@ on_watch (RabcConnection *conn,
   };
 
   epoll_ctl (client->server->epoll_fd, EPOLL_CTL_MOD, rabc_connection_get_fd (conn), &event);
+  rabc_single_wait_forget (client->server->single_wait);
 }
 
 static const RabcConnectionFuncs connection_funcs = {
@@ -961,6 +966,7 @@ set_accepting (RabcServer *self,
   };
 
   epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, self->listen_fd, &event);
+  rabc_single_wait_forget (self->single_wait);
   self->accept_paused = !accepting;
 }
 
@@ -1171,6 +1177,24 @@ update_limits (RabcServer *self)
 
 /* --- the loop ----------------------------------------------------------- */
 
+/* The clients ready: those the single wait got, if rabcd set one up and
+ * nothing changed since, or else those ready now. */
+static int
+take_ready_events (RabcServer         *self,
+                   struct epoll_event *events,
+                   int                 max_events)
+{
+  int n;
+
+  if (self->single_wait != NULL)
+    return rabc_single_wait_take (self->single_wait, events, max_events);
+
+  do
+    n = epoll_wait (self->epoll_fd, events, max_events, 0);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
 static gboolean
 on_epoll (GIOCondition condition,
           gpointer     user_data)
@@ -1184,9 +1208,7 @@ on_epoll (GIOCondition condition,
 
   begin_dispatch (self);
 
-  do
-    n = epoll_wait (self->epoll_fd, events, G_N_ELEMENTS (events), 0);
-  while (n < 0 && errno == EINTR);
+  n = take_ready_events (self, events, G_N_ELEMENTS (events));
 
   for (int i = 0; i < n; i++)
     if (events[i].data.ptr != NULL && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -1206,6 +1228,18 @@ on_epoll (GIOCondition condition,
 
   end_dispatch (self);
   return G_SOURCE_CONTINUE;
+}
+
+/* rabcd's: see rabc-server-private.h. */
+gboolean
+rabc_server_use_single_wait (RabcServer *self)
+{
+  g_return_val_if_fail (RABC_IS_SERVER (self), FALSE);
+
+  if (self->epoll_fd >= 0 && self->single_wait == NULL)
+    self->single_wait = rabc_single_wait_new (self->context, self->epoll_fd,
+                                              MAX_EVENTS_PER_DISPATCH);
+  return self->single_wait != NULL;
 }
 
 /* Answers what the clients have already sent and writes what is owed to
@@ -1248,6 +1282,7 @@ server_stop (RabcServer *self,
 
   rabc_clear_source (&self->accept_retry_source);
   rabc_clear_source (&self->epoll_source);
+  g_clear_pointer (&self->single_wait, rabc_single_wait_free);
   rabc_clear_source (&self->stall_source);
   rabc_clear_source (&self->budget_source);
 
