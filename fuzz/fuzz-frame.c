@@ -5,8 +5,11 @@
  * The input (see fuzz-common.h) gives the maximum message size, the sizes of
  * the pieces the stream is fed in, and, in the option nibble, after how
  * many messages the callback asks to stop (0: never).  The stream is decoded
- * in one piece and in those pieces; both must deliver exactly what the
- * reference decoder of fuzz-common.h finds, and fail the same way.  Every
+ * in one piece, in those pieces, and in those pieces received in place
+ * wherever the decoder offers room in its own buffer (as a connection's
+ * reads are), ending a round after each piece; all must deliver exactly
+ * what the reference decoder of fuzz-common.h finds, and fail the same
+ * way.  Every
  * message is then encoded again: that must give back the bytes it was
  * decoded from, and decode to the same messages.
  */
@@ -55,14 +58,55 @@ collect (const char *text,
   return collector->stop_after == 0 || collector->messages->len < collector->stop_after;
 }
 
-/* Decodes @stream in the pieces @input describes, or in one piece, until it
- * ends, fails, or the callback stops it. */
+typedef enum {
+  WHOLE,
+  PIECES,
+  IN_PLACE,
+} Mode;
+
+/* Gives @len bytes to the decoder as a connection does: copied into the
+ * room it offers in its own buffer, reads of 1 byte to 2 KiB, fed from
+ * here where it offers none. */
+static gboolean
+feed_in_place (RabcFrameDecoder  *decoder,
+               const guint8      *data,
+               gsize              len,
+               Collector         *collector,
+               guint             *reads,
+               GError           **error)
+{
+  while (len > 0)
+    {
+      gsize max = MIN (len, (gsize) 1 << (*reads % 12));
+      gsize room = 0;
+      guint8 *to = rabc_frame_decoder_get_room (decoder, max, &room);
+
+      (*reads)++;
+      if (to == NULL)
+        return rabc_frame_decoder_feed (decoder, data, len, collect, collector, error);
+
+      fuzz_check (room >= 1 && room <= max, "room of %" G_GSIZE_FORMAT " bytes for a read of "
+                  "%" G_GSIZE_FORMAT, room, max);
+      fuzz_check (rabc_frame_decoder_get_allocated (decoder) > 0, "room without a buffer");
+      memcpy (to, data, room);
+      if (!rabc_frame_decoder_received (decoder, room, collect, collector, error))
+        return FALSE;
+      data += room;
+      len -= room;
+      if (collector->stop_after != 0 && collector->messages->len == collector->stop_after)
+        break;
+    }
+  return TRUE;
+}
+
+/* Decodes @stream as @mode says, until it ends, fails, or the callback
+ * stops it. */
 static void
 decode (const FuzzInput *input,
         const guint8    *stream,
         gsize            len,
         guint            stop_after,
-        gboolean         in_pieces,
+        Mode             mode,
         Decoded         *out)
 {
   static const guint8 nothing[1];
@@ -74,12 +118,16 @@ decode (const FuzzInput *input,
   };
   gsize pos = 0;
   gboolean first = TRUE;
+  guint reads = 0;
 
   /* An empty GByteArray has no data at all. */
   if (stream == NULL)
     stream = nothing;
 
   rabc_frame_decoder_init (&decoder, input->max_size);
+  /* Inputs are short: keep buffers of any size, to reach that path. */
+  if (mode == IN_PLACE)
+    decoder.keep_min_size = 0;
   out->error_code = 0;
   out->stopped = FALSE;
 
@@ -91,13 +139,15 @@ decode (const FuzzInput *input,
       /* Start with an empty input once: it must be harmless. */
       if (first)
         piece = 0;
-      else if (in_pieces)
+      else if (mode != WHOLE)
         piece = MIN (fuzz_input_chunk_size (input, index - 1), len - pos);
       else
         piece = len - pos;
       first = FALSE;
 
-      if (!rabc_frame_decoder_feed (&decoder, stream + pos, piece, collect, &collector, &error))
+      if (mode == IN_PLACE
+          ? !feed_in_place (&decoder, stream + pos, piece, &collector, &reads, &error)
+          : !rabc_frame_decoder_feed (&decoder, stream + pos, piece, collect, &collector, &error))
         {
           fuzz_check (error != NULL, "failed without an error");
           fuzz_check (error->domain == RABC_ERROR, "error in domain %s: %s",
@@ -110,6 +160,8 @@ decode (const FuzzInput *input,
         }
       fuzz_check (error == NULL, "succeeded with an error: %s", error->message);
       pos += piece;
+      if (mode == IN_PLACE)
+        rabc_frame_decoder_end_round (&decoder);
 
       if (stop_after != 0 && collector.messages->len == stop_after)
         {
@@ -120,6 +172,16 @@ decode (const FuzzInput *input,
 
   out->idle = rabc_frame_decoder_is_idle (&decoder);
   out->messages = collector.messages;
+
+  /* Two rounds without input give back a buffer kept between frames. */
+  if (out->error_code == 0 && !decoder.in_payload)
+    {
+      rabc_frame_decoder_end_round (&decoder);
+      rabc_frame_decoder_end_round (&decoder);
+      fuzz_check (decoder.in_payload || rabc_frame_decoder_get_allocated (&decoder) == 0,
+                  "%" G_GSIZE_FORMAT " bytes kept between frames after two idle rounds",
+                  rabc_frame_decoder_get_allocated (&decoder));
+    }
   rabc_frame_decoder_clear (&decoder);
   fuzz_check (rabc_frame_decoder_is_idle (&decoder), "not idle after clear");
 }
@@ -156,7 +218,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 {
   FuzzInput input;
   FuzzDecoded expected;
-  Decoded whole, pieces, again;
+  Decoded whole, pieces, in_place, again;
   g_autoptr(GByteArray) wire = NULL;
 
   if (!fuzz_input_parse (data, size, &input))
@@ -164,10 +226,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   fuzz_reference_decode (input.stream, input.stream_len, input.max_size, input.option, &expected);
 
-  decode (&input, input.stream, input.stream_len, input.option, FALSE, &whole);
+  decode (&input, input.stream, input.stream_len, input.option, WHOLE, &whole);
   check_decoded (&whole, &expected, "in one piece");
-  decode (&input, input.stream, input.stream_len, input.option, TRUE, &pieces);
+  decode (&input, input.stream, input.stream_len, input.option, PIECES, &pieces);
   check_decoded (&pieces, &expected, "in pieces");
+  decode (&input, input.stream, input.stream_len, input.option, IN_PLACE, &in_place);
+  check_decoded (&in_place, &expected, "received in place");
 
   /* Encoding what was decoded gives back the bytes it came from. */
   wire = g_byte_array_new ();
@@ -187,13 +251,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
               expected.messages->len, wire->len, expected.consumed);
 
   /* ... which decode to the same messages, completely. */
-  decode (&input, wire->data, wire->len, 0, TRUE, &again);
+  decode (&input, wire->data, wire->len, 0, IN_PLACE, &again);
   check_same_messages (again.messages, expected.messages, "round trip");
   fuzz_check (again.error_code == 0, "round trip: error %d", again.error_code);
   fuzz_check (again.idle, "round trip: not idle at the end");
 
   g_ptr_array_unref (whole.messages);
   g_ptr_array_unref (pieces.messages);
+  g_ptr_array_unref (in_place.messages);
   g_ptr_array_unref (again.messages);
   fuzz_decoded_clear (&expected);
   return 0;

@@ -49,6 +49,7 @@ gboolean        rabc_connection_is_closed       (RabcConnection            *conn
 gsize           rabc_connection_get_queued      (RabcConnection            *conn);
 GIOCondition    rabc_connection_get_watched     (RabcConnection            *conn);
 gsize           rabc_connection_get_allocated   (RabcConnection            *conn);
+gboolean        rabc_connection_release_buffers (RabcConnection            *conn);
 gboolean        rabc_connection_is_mid_frame    (RabcConnection            *conn);
 guint64         rabc_connection_get_bytes_moved (RabcConnection            *conn);
 void            rabc_connection_set_max_message_size (RabcConnection       *conn,
@@ -88,6 +89,9 @@ typedef struct {
   struct pollfd   fds[2];
   nfds_t          n_fds;
   int             timeout_ms;
+  /* Where recv(2) receives, @buffer or the frame's own buffer, and how
+   * much it asks for. */
+  guint8         *target;
   gsize           wanted;
   /* What the system call returned, and its errno. */
   gssize          result;

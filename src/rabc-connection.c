@@ -10,6 +10,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "rabc-connection-private.h"
@@ -21,6 +22,9 @@
 #define READ_CHUNK_SIZE RABC_CONNECTION_READ_SIZE
 /* A drained output buffer this large is freed rather than kept. */
 #define OUTPUT_KEEP_SIZE 4096
+/* A message this long with nothing queued before it is written at once
+ * rather than copied to the output buffer; shorter ones are batched. */
+#define DIRECT_WRITE_SIZE (16 * 1024)
 
 /* Output not yet written: the bytes from @start to @end of @data.  Written
  * bytes are released as they go: the rest moves to the front once the
@@ -226,12 +230,32 @@ rabc_connection_get_watched (RabcConnection *conn)
   return conn->watched;
 }
 
-/* The memory the connection holds for its peer: the frame being received
- * and the output not yet written. */
+/* The memory the connection holds for its peer: the frame being received,
+ * or the buffer kept for the next long one, and the output not yet
+ * written. */
 gsize
 rabc_connection_get_allocated (RabcConnection *conn)
 {
   return rabc_frame_decoder_get_allocated (&conn->decoder) + conn->out.allocated;
+}
+
+/*
+ * rabc_connection_release_buffers:
+ *
+ * Gives back at once the buffer kept between frames for the next long
+ * message, which a connection otherwise keeps until a round of input
+ * takes no message of its size: for an owner over its memory budget.
+ *
+ * Returns: whether there was one, so that rabc_connection_get_allocated()
+ *   is now smaller
+ */
+gboolean
+rabc_connection_release_buffers (RabcConnection *conn)
+{
+  /* A waiting thread may be receiving into it. */
+  if (conn->waiting)
+    return FALSE;
+  return rabc_frame_decoder_release (&conn->decoder);
 }
 
 /* Whether the connection is in the middle of a frame, in either direction:
@@ -357,7 +381,10 @@ rabc_connection_close (RabcConnection *conn)
       conn->fd = -1;
     }
   output_clear (&conn->out);
-  rabc_frame_decoder_clear (&conn->decoder);
+  /* A waiting thread may be receiving into the decoder's buffer:
+   * wait_end() clears it. */
+  if (!conn->waiting)
+    rabc_frame_decoder_clear (&conn->decoder);
 }
 
 static void
@@ -438,7 +465,41 @@ fail_out_of_memory (RabcConnection *conn,
   return FALSE;
 }
 
-/* Appends the frame of @text, checked by the caller.
+/* Writes the frame of @text at once, header and payload in one system
+ * call, without copying it to the output buffer.  Nothing is queued, so
+ * this keeps the order.  A failure writes nothing: the next flush meets
+ * it again and fails the connection from there.
+ *
+ * Returns: how many bytes of the frame were written */
+static gsize
+write_frame_now (RabcConnection *conn,
+                 const char     *text,
+                 gsize           len)
+{
+  guint8 header[RABC_FRAME_HEADER_SIZE];
+  struct iovec iov[2];
+  struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+  gssize n;
+
+  rabc_frame_write_header (header, len);
+  iov[0].iov_base = header;
+  iov[0].iov_len = sizeof header;
+  iov[1].iov_base = (char *) text;
+  iov[1].iov_len = len;
+
+  do
+    n = sendmsg (conn->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+
+  if (n <= 0)
+    return 0;
+  conn->bytes_moved += n;
+  return n;
+}
+
+/* Appends the frame of @text, checked by the caller.  A long message with
+ * nothing queued before it is written at once (see write_frame_now()),
+ * and only what the socket did not take is queued.
  *
  * Returns: FALSE when the memory cannot be had */
 static gboolean
@@ -446,12 +507,33 @@ append_frame (RabcConnection *conn,
               const char     *text,
               gsize           len)
 {
-  guint8 *frame = output_reserve (&conn->out, RABC_FRAME_HEADER_SIZE + len, conn->output_limit);
+  gsize frame_size = RABC_FRAME_HEADER_SIZE + len;
+  gsize written = 0;
+  guint8 *room;
 
-  if (frame == NULL)
+  if (len >= DIRECT_WRITE_SIZE && rabc_connection_get_queued (conn) == 0 && conn->fd >= 0)
+    {
+      written = write_frame_now (conn, text, len);
+      if (written == frame_size)
+        return TRUE;
+    }
+
+  room = output_reserve (&conn->out, frame_size - written, conn->output_limit);
+  if (room == NULL)
     return FALSE;
-  rabc_frame_write (frame, text, len);
-  conn->out.end += RABC_FRAME_HEADER_SIZE + len;
+  if (written == 0)
+    rabc_frame_write (room, text, len);
+  else if (written < RABC_FRAME_HEADER_SIZE)
+    {
+      guint8 header[RABC_FRAME_HEADER_SIZE];
+
+      rabc_frame_write_header (header, len);
+      memcpy (room, header + written, RABC_FRAME_HEADER_SIZE - written);
+      memcpy (room + RABC_FRAME_HEADER_SIZE - written, text, len);
+    }
+  else
+    memcpy (room, text + (written - RABC_FRAME_HEADER_SIZE), frame_size - written);
+  conn->out.end += frame_size - written;
   return TRUE;
 }
 
@@ -612,13 +694,35 @@ next_read_size (RabcConnection *conn,
   return MIN (missing > 0 ? missing : conn->read_size, budget);
 }
 
-/* Decodes @n bytes received into @buffer for a read of @wanted (or handles
+/* Where the next read goes and how much it asks for (see
+ * next_read_size()): straight into the decoder's buffer when it has room
+ * there (the rest of a frame, or a buffer kept from a long one), else
+ * into @chunk, to be decoded from there. */
+static guint8 *
+next_read (RabcConnection *conn,
+           guint8         *chunk,
+           gsize           budget,
+           gsize          *wanted)
+{
+  gsize size = next_read_size (conn, budget);
+  guint8 *room = rabc_frame_decoder_get_room (&conn->decoder, size, wanted);
+
+  if (room != NULL)
+    return room;
+  *wanted = size;
+  return chunk;
+}
+
+/* Decodes @n bytes received at @target for a read of @wanted (or handles
  * the error or end of stream that recv(2) returned instead), then reads
  * on without waiting while a frame is still missing bytes, within the
- * bounds of set_read_policy(). */
+ * bounds of set_read_policy().  @target is @chunk, of
+ * RABC_CONNECTION_READ_SIZE bytes, or what next_read() chose in the
+ * decoder's buffer. */
 static void
 handle_received (RabcConnection *conn,
-                 guint8         *buffer,
+                 guint8         *chunk,
+                 guint8         *target,
                  gsize           wanted,
                  gssize          n,
                  int             errsv)
@@ -660,7 +764,8 @@ handle_received (RabcConnection *conn,
 
       conn->bytes_moved += n;
       budget -= n;
-      if (!rabc_frame_decoder_feed (&conn->decoder, buffer, n, on_frame, conn, &error))
+      if (target == chunk ? !rabc_frame_decoder_feed (&conn->decoder, chunk, n, on_frame, conn, &error)
+                          : !rabc_frame_decoder_received (&conn->decoder, n, on_frame, conn, &error))
         {
           /* Replies to the messages before the bad one are owed all the same. */
           rabc_connection_flush (conn);
@@ -672,22 +777,25 @@ handle_received (RabcConnection *conn,
           rabc_frame_decoder_get_missing (&conn->decoder) == 0)
         return;
 
-      wanted = next_read_size (conn, budget);
-      n = receive (conn->fd, buffer, wanted, MSG_DONTWAIT, &errsv);
+      target = next_read (conn, chunk, budget, &wanted);
+      n = receive (conn->fd, target, wanted, MSG_DONTWAIT, &errsv);
     }
 }
 
-/* Reads into @buffer (RABC_CONNECTION_READ_SIZE bytes) and decodes what
- * came, without waiting, within the bounds of set_read_policy(). */
+/* Reads, into @chunk (RABC_CONNECTION_READ_SIZE bytes) or the decoder's
+ * buffer, and decodes what came, without waiting, within the bounds of
+ * set_read_policy().  That is a round for the decoder. */
 static void
 read_available (RabcConnection *conn,
-                guint8         *buffer)
+                guint8         *chunk)
 {
-  gsize wanted = next_read_size (conn, conn->read_budget);
+  gsize wanted;
+  guint8 *target = next_read (conn, chunk, conn->read_budget, &wanted);
   int errsv;
-  gssize n = receive (conn->fd, buffer, wanted, MSG_DONTWAIT, &errsv);
+  gssize n = receive (conn->fd, target, wanted, MSG_DONTWAIT, &errsv);
 
-  handle_received (conn, buffer, wanted, n, errsv);
+  handle_received (conn, chunk, target, wanted, n, errsv);
+  rabc_frame_decoder_end_round (&conn->decoder);
 }
 
 /* rabc_connection_handle_io(), reading into @buffer. */
@@ -851,7 +959,7 @@ rabc_connection_wait_begin (RabcConnection      *conn,
           rabc_connection_unref (conn);
           return FALSE;
         }
-      wait->wanted = next_read_size (conn, conn->read_budget);
+      wait->target = next_read (conn, wait->buffer, conn->read_budget, &wait->wanted);
     }
   else
     {
@@ -891,7 +999,7 @@ rabc_connection_wait (RabcConnectionWait *wait)
   /* A signal ends the wait early, with EINTR: the caller waits again
    * with what is left of its timeout. */
   if (!wait->polling)
-    wait->result = recv (wait->fds[0].fd, wait->buffer, wait->wanted, 0);
+    wait->result = recv (wait->fds[0].fd, wait->target, wait->wanted, 0);
   else
     wait->result = poll (wait->fds, wait->n_fds, wait->timeout_ms);
   wait->errsv = wait->result < 0 ? errno : 0;
@@ -923,13 +1031,16 @@ rabc_connection_wait_end (RabcConnectionWait  *wait,
       if (conn->fd >= 0)
         close (conn->fd);
       conn->fd = -1;
+      rabc_frame_decoder_clear (&conn->decoder);
     }
   else if (!wait->polling)
     {
       /* A receive timeout ends the wait with EAGAIN: the caller finds its
        * deadline passed on the next wait_begin(). */
       conn->in_io = TRUE;
-      handle_received (conn, wait->buffer, wait->wanted, wait->result, wait->errsv);
+      handle_received (conn, wait->buffer, wait->target, wait->wanted, wait->result,
+                       wait->errsv);
+      rabc_frame_decoder_end_round (&conn->decoder);
       if (!conn->closed)
         rabc_connection_flush (conn);
       conn->in_io = FALSE;

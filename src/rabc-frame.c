@@ -72,11 +72,25 @@ rabc_frame_write (guint8     *out,
                   const char *text,
                   gsize       len)
 {
+  rabc_frame_write_header (out, len);
+  if (len > 0)
+    memcpy (out + RABC_FRAME_HEADER_SIZE, text, len);
+}
+
+/*
+ * rabc_frame_write_header:
+ *
+ * Writes the header of a frame of @len bytes to @out, which has room for
+ * RABC_FRAME_HEADER_SIZE bytes: for a sender that writes the payload
+ * from where it lies.
+ */
+void
+rabc_frame_write_header (guint8 *out,
+                         gsize   len)
+{
   guint64 header = len;
 
   memcpy (out, &header, sizeof header);
-  if (len > 0)
-    memcpy (out + RABC_FRAME_HEADER_SIZE, text, len);
 }
 
 /*
@@ -95,23 +109,34 @@ rabc_frame_encode (GByteArray *out,
   rabc_frame_write (out->data + start, text, len);
 }
 
+#define DEFAULT_KEEP_MIN_SIZE 4096
+
 void
 rabc_frame_decoder_init (RabcFrameDecoder *self,
                          gsize             max_size)
 {
   memset (self, 0, sizeof *self);
   self->max_size = max_size;
+  self->keep_min_size = DEFAULT_KEEP_MIN_SIZE;
+}
+
+static void
+buffer_free (RabcFrameDecoder *self)
+{
+  g_clear_pointer (&self->buffer, g_free);
+  self->allocated = 0;
+  self->buffer_used = FALSE;
 }
 
 void
 rabc_frame_decoder_clear (RabcFrameDecoder *self)
 {
-  g_clear_pointer (&self->payload, g_free);
+  buffer_free (self);
   self->header_len = 0;
   self->in_payload = FALSE;
   self->payload_len = 0;
   self->payload_filled = 0;
-  self->payload_allocated = 0;
+  self->payload_after_header = FALSE;
 }
 
 gboolean
@@ -120,11 +145,12 @@ rabc_frame_decoder_is_idle (const RabcFrameDecoder *self)
   return self->header_len == 0 && !self->in_payload;
 }
 
-/* The bytes the decoder holds in memory for a frame split across inputs. */
+/* The bytes the decoder holds in memory: the frame split across inputs
+ * that it is collecting, or the buffer it keeps for the next one. */
 gsize
 rabc_frame_decoder_get_allocated (const RabcFrameDecoder *self)
 {
-  return self->payload_allocated;
+  return self->allocated;
 }
 
 /* How many bytes the frame being collected still lacks; 0 between frames
@@ -150,24 +176,16 @@ deliver (const char    *text,
   return TRUE;
 }
 
-/* Makes room for @needed bytes of the payload being collected: the buffer
- * at least doubles each time, so that collecting costs a linear number of
- * copies, but never exceeds the frame.  The size comes from the peer, so a
+/* Resizes the buffer to @size bytes.  The size comes from the peer, so a
  * failed allocation is an error of this frame, not an abort. */
 static gboolean
-reserve_payload (RabcFrameDecoder  *self,
-                 gsize              needed,
-                 GError           **error)
+resize_buffer (RabcFrameDecoder  *self,
+               gsize              size,
+               GError           **error)
 {
-  gsize size;
-  char *payload;
+  guint8 *buffer = g_try_realloc (self->buffer, size);
 
-  if (needed <= self->payload_allocated)
-    return TRUE;
-
-  size = MIN (self->payload_len, MAX (needed, 2 * self->payload_allocated));
-  payload = g_try_realloc (self->payload, size);
-  if (payload == NULL)
+  if (buffer == NULL)
     {
       g_set_error (error, RABC_ERROR, RABC_ERROR_NO_MEMORY,
                    "out of memory for a message of %" G_GSIZE_FORMAT " bytes: "
@@ -176,9 +194,79 @@ reserve_payload (RabcFrameDecoder  *self,
       return FALSE;
     }
 
-  self->payload = payload;
-  self->payload_allocated = size;
+  self->buffer = buffer;
+  self->allocated = size;
   return TRUE;
+}
+
+/* Where the payload being collected starts in the buffer. */
+static gsize
+payload_offset (const RabcFrameDecoder *self)
+{
+  return self->payload_after_header ? RABC_FRAME_HEADER_SIZE : 0;
+}
+
+/* The most a buffer grows to for the frame being collected: the frame as
+ * it came, header included, so that, kept, it holds the next one of that
+ * size whole. */
+static gsize
+frame_size (const RabcFrameDecoder *self)
+{
+  return RABC_FRAME_HEADER_SIZE + self->payload_len;
+}
+
+/* Makes room for @needed bytes of the payload being collected: the
+ * buffer at least doubles each time, so that collecting costs a linear
+ * number of copies, but never exceeds the frame. */
+static gboolean
+reserve_payload (RabcFrameDecoder  *self,
+                 gsize              needed,
+                 GError           **error)
+{
+  needed += payload_offset (self);
+  if (needed <= self->allocated)
+    return TRUE;
+
+  return resize_buffer (self, MIN (frame_size (self), MAX (needed, 2 * self->allocated)), error);
+}
+
+/* Whether the buffer is right for a frame of @payload_len bytes: the frame
+ * is larger than a quarter of it. */
+static gboolean
+buffer_fits (const RabcFrameDecoder *self,
+             gsize                   payload_len)
+{
+  return RABC_FRAME_HEADER_SIZE + payload_len > self->allocated / 4;
+}
+
+/* Delivers the payload collected in the buffer. */
+static gboolean
+deliver_collected (RabcFrameDecoder  *self,
+                   RabcFrameFunc      func,
+                   gpointer           user_data,
+                   gboolean          *keep_going,
+                   GError           **error)
+{
+  /* @func may close the receiver, which clears the decoder: the buffer is
+   * detached meanwhile, and kept for the next frame after. */
+  guint8 *buffer = g_steal_pointer (&self->buffer);
+  gsize allocated = self->allocated;
+  gboolean ok;
+
+  self->buffer_used |= buffer_fits (self, self->payload_len);
+  self->in_payload = FALSE;
+  self->allocated = 0;
+  ok = deliver ((const char *) buffer + payload_offset (self), self->payload_len,
+                func, user_data, keep_going, error);
+  self->payload_len = self->payload_filled = 0;
+  self->payload_after_header = FALSE;
+
+  g_free (self->buffer);
+  self->buffer = buffer;
+  self->allocated = allocated;
+  if (allocated < self->keep_min_size)
+    buffer_free (self);
+  return ok;
 }
 
 /*
@@ -212,25 +300,18 @@ rabc_frame_decoder_feed (RabcFrameDecoder  *self,
       if (self->in_payload)
         {
           gsize take = MIN (self->payload_len - self->payload_filled, (gsize) (end - p));
-          g_autofree char *payload = NULL;
-          gsize payload_len;
 
           if (take == 0)
             break;
           if (!reserve_payload (self, self->payload_filled + take, error))
             return FALSE;
-          memcpy (self->payload + self->payload_filled, p, take);
+          memcpy (self->buffer + payload_offset (self) + self->payload_filled, p, take);
           self->payload_filled += take;
           p += take;
           if (self->payload_filled < self->payload_len)
             break;
 
-          /* Detach first: @func may re-enter the receiver. */
-          payload = g_steal_pointer (&self->payload);
-          payload_len = self->payload_len;
-          self->in_payload = FALSE;
-          self->payload_len = self->payload_filled = self->payload_allocated = 0;
-          if (!deliver (payload, payload_len, func, user_data, &keep_going, error))
+          if (!deliver_collected (self, func, user_data, &keep_going, error))
             return FALSE;
           continue;
         }
@@ -268,11 +349,236 @@ rabc_frame_decoder_feed (RabcFrameDecoder  *self,
         }
       else
         {
+          /* A kept buffer much larger than this frame is given back. */
+          if (self->buffer != NULL && !buffer_fits (self, frame_len))
+            buffer_free (self);
           self->in_payload = TRUE;
           self->payload_len = frame_len;
           self->payload_filled = 0;
+          self->payload_after_header = FALSE;
         }
     }
 
+  return TRUE;
+}
+
+/*
+ * rabc_frame_decoder_get_room:
+ * @max: the most bytes the caller means to receive
+ * @room: (out): how many bytes may be received at the returned address,
+ *   from 1 to @max
+ *
+ * Where the caller may receive its next input straight into the decoder's
+ * buffer, without a copy: the rest of the frame being collected, once
+ * some of its payload has arrived (the buffer grows to at most twice
+ * that, never more than the frame), or, between frames, a buffer kept
+ * from a long frame when it has room for all of @max.  The caller then passes the count received
+ * to rabc_frame_decoder_received() before any other call on the decoder,
+ * or receives nothing.
+ *
+ * Returns: (nullable): the address, or NULL when the caller is to receive
+ *   into memory of its own and feed it with rabc_frame_decoder_feed()
+ *   (also when growing the buffer fails: feeding then reports it)
+ */
+guint8 *
+rabc_frame_decoder_get_room (RabcFrameDecoder *self,
+                             gsize             max,
+                             gsize            *room)
+{
+  if (max == 0)
+    return NULL;
+
+  if (self->in_payload)
+    {
+      gsize offset = payload_offset (self) + self->payload_filled;
+      gsize missing = self->payload_len - self->payload_filled;
+
+      /* Before any of the payload, the size to start with is not known:
+       * a header alone costs nothing. */
+      if (missing == 0 || self->buffer == NULL)
+        return NULL;
+      if (offset >= self->allocated &&
+          !resize_buffer (self, MIN (frame_size (self), 2 * self->allocated), NULL))
+        return NULL;
+
+      *room = MIN (MIN (max, missing), self->allocated - offset);
+      return self->buffer + offset;
+    }
+
+  if (self->buffer != NULL && self->allocated >= self->header_len + max)
+    {
+      /* The partial header goes first, as if it were part of the input. */
+      memcpy (self->buffer, self->header, self->header_len);
+      *room = max;
+      return self->buffer + self->header_len;
+    }
+
+  return NULL;
+}
+
+/* Decodes the @len bytes at the start of the detached *@buffer, of
+ * *@allocated bytes, between frames.  Complete frames are delivered where
+ * they lie; the last one, if incomplete, moves to the front, or to a
+ * smaller buffer that replaces *@buffer. */
+static gboolean
+decode_buffer (RabcFrameDecoder  *self,
+               guint8           **buffer,
+               gsize             *allocated,
+               gsize              len,
+               RabcFrameFunc      func,
+               gpointer           user_data,
+               GError           **error)
+{
+  guint8 *data = *buffer;
+  gsize p = 0;
+  gboolean keep_going = TRUE;
+
+  while (keep_going && p < len)
+    {
+      guint64 frame_len;
+      gsize avail = len - p;
+      gsize partial;
+
+      if (avail < RABC_FRAME_HEADER_SIZE)
+        {
+          memcpy (self->header, data + p, avail);
+          self->header_len = avail;
+          break;
+        }
+
+      memcpy (&frame_len, data + p, sizeof frame_len);
+      if (!check_size (frame_len, self->max_size, error))
+        return FALSE;
+      avail -= RABC_FRAME_HEADER_SIZE;
+
+      if (avail >= frame_len)
+        {
+          if (RABC_FRAME_HEADER_SIZE + frame_len > *allocated / 4)
+            self->buffer_used = TRUE;
+          if (!deliver ((const char *) data + p + RABC_FRAME_HEADER_SIZE, frame_len,
+                        func, user_data, &keep_going, error))
+            return FALSE;
+          p += RABC_FRAME_HEADER_SIZE + frame_len;
+          continue;
+        }
+
+      self->in_payload = TRUE;
+      self->payload_len = frame_len;
+      self->payload_filled = avail;
+      self->payload_after_header = TRUE;
+      partial = RABC_FRAME_HEADER_SIZE + avail;
+      if (RABC_FRAME_HEADER_SIZE + frame_len <= *allocated / 4)
+        {
+          /* Much larger than this frame: collect it in a buffer of its
+           * own, which grows as its bytes arrive. */
+          guint8 *smaller = avail > 0 ? g_try_malloc (avail) : NULL;
+
+          if (smaller != NULL || avail == 0)
+            {
+              if (avail > 0)
+                memcpy (smaller, data + p + RABC_FRAME_HEADER_SIZE, avail);
+              g_free (data);
+              *buffer = smaller;
+              *allocated = avail;
+              self->payload_after_header = FALSE;
+              self->buffer_used = FALSE;
+              break;
+            }
+        }
+      else
+        self->buffer_used = TRUE;
+
+      if (p > 0)
+        memmove (data, data + p, partial);
+      break;
+    }
+
+  return TRUE;
+}
+
+/*
+ * rabc_frame_decoder_received:
+ * @len: how many bytes were received at the address that
+ *   rabc_frame_decoder_get_room() returned, at most the room it gave
+ *
+ * Decodes bytes received into the decoder's own buffer, as
+ * rabc_frame_decoder_feed() does: complete frames are passed to @func
+ * where they lie.
+ *
+ * Returns: FALSE with @error set when the input breaks the protocol; the
+ *   decoder must then not be fed again.
+ */
+gboolean
+rabc_frame_decoder_received (RabcFrameDecoder  *self,
+                             gsize              len,
+                             RabcFrameFunc      func,
+                             gpointer           user_data,
+                             GError           **error)
+{
+  guint8 *buffer;
+  gsize allocated;
+  gboolean ok;
+
+  g_return_val_if_fail (self->buffer != NULL, FALSE);
+
+  if (self->in_payload)
+    {
+      gboolean keep_going;
+
+      g_return_val_if_fail (len <= self->payload_len - self->payload_filled, FALSE);
+
+      self->payload_filled += len;
+      if (self->payload_filled < self->payload_len)
+        return TRUE;
+      return deliver_collected (self, func, user_data, &keep_going, error);
+    }
+
+  g_return_val_if_fail (self->header_len + len <= self->allocated, FALSE);
+
+  /* As in deliver_collected(), @func may clear the decoder. */
+  buffer = g_steal_pointer (&self->buffer);
+  allocated = self->allocated;
+  self->allocated = 0;
+  len += self->header_len;
+  self->header_len = 0;
+
+  ok = decode_buffer (self, &buffer, &allocated, len, func, user_data, error);
+
+  g_free (self->buffer);
+  self->buffer = buffer;
+  self->allocated = allocated;
+  return ok;
+}
+
+/*
+ * rabc_frame_decoder_end_round:
+ *
+ * Tells the decoder that its owner has finished a round of input.  A
+ * buffer kept between frames that took no frame of its size in the round
+ * is given back: a connection that goes on with short messages, or goes
+ * quiet, holds none.
+ */
+void
+rabc_frame_decoder_end_round (RabcFrameDecoder *self)
+{
+  if (!self->in_payload && !self->buffer_used)
+    buffer_free (self);
+  self->buffer_used = FALSE;
+}
+
+/*
+ * rabc_frame_decoder_release:
+ *
+ * Gives back a buffer kept between frames at once.
+ *
+ * Returns: whether there was one
+ */
+gboolean
+rabc_frame_decoder_release (RabcFrameDecoder *self)
+{
+  if (self->in_payload || self->buffer == NULL)
+    return FALSE;
+
+  buffer_free (self);
   return TRUE;
 }

@@ -454,6 +454,10 @@ drop_client (RabcServer *self,
     }
 }
 
+static gboolean client_update (RabcServer *self,
+                               Client     *client,
+                               gint64      now);
+
 /* Past the memory budget: drop the largest holders among the users holding
  * the most, so that everybody under their share keeps it. */
 static void
@@ -465,6 +469,13 @@ enforce_budget (RabcServer *self)
 
       if (entry == NULL)
         return;
+
+      /* A buffer kept for a client's next long message goes first. */
+      if (rabc_connection_release_buffers (((Client *) entry->data)->conn))
+        {
+          client_update (self, entry->data, g_get_monotonic_time ());
+          continue;
+        }
 
       server_log (self, LOG_DROPPED,
                   "disconnecting a client holding %" G_GSIZE_FORMAT " bytes: clients hold "

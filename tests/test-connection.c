@@ -141,6 +141,15 @@ unread_by_connection (Pair *pair)
   return queued;
 }
 
+static gsize
+unread_by_peer (Pair *pair)
+{
+  int queued = 0;
+
+  g_assert_cmpint (ioctl (pair->peer, FIONREAD, &queued), ==, 0);
+  return queued;
+}
+
 /* A server's read share: one call takes at most one read of read_size
  * bytes between frames, so a client pipelining thousands of requests gets
  * a bounded number answered per round, and the others their turn. */
@@ -376,6 +385,205 @@ test_connection_accounting (void)
   pair_clear (&pair);
 }
 
+/* Sends @len bytes from the peer, waiting for room as needed. */
+static void
+peer_send_all (Pair         *pair,
+               const guint8 *data,
+               gsize         len)
+{
+  while (len > 0)
+    {
+      ssize_t n = send (pair->peer, data, len, MSG_NOSIGNAL);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      g_assert_cmpint (n, >, 0);
+      data += n;
+      len -= n;
+    }
+}
+
+static GByteArray *
+frame_of (const char *text,
+          gsize       len)
+{
+  GByteArray *wire = g_byte_array_new ();
+
+  rabc_frame_encode (wire, text, len);
+  return wire;
+}
+
+/* Reads everything the connection writes into @into, flushing it meanwhile,
+ * until @total bytes came. */
+static void
+peer_collect (Pair       *pair,
+              GByteArray *into,
+              gsize       total)
+{
+  guint8 buffer[16 * 1024];
+
+  while (into->len < total)
+    {
+      ssize_t n = recv (pair->peer, buffer, sizeof buffer, MSG_DONTWAIT);
+
+      if (n > 0)
+        g_byte_array_append (into, buffer, n);
+      else
+        {
+          g_assert_true (n < 0 && (errno == EAGAIN || errno == EINTR));
+          g_assert_true (rabc_connection_flush (pair->conn));
+          g_assert_cmpuint (rabc_connection_get_queued (pair->conn) > 0 ||
+                            into->len + unread_by_peer (pair) >= total, ==, TRUE);
+        }
+    }
+  g_assert_cmpuint (into->len, ==, total);
+}
+
+/* A long message with nothing queued goes out at once, header and payload
+ * in one call, and only what a small send buffer did not take is queued,
+ * in order before anything queued after it; short ones are queued. */
+static void
+test_connection_writev_partial (void)
+{
+  const gsize len = 200 * 1024;
+  g_autofree char *text = g_malloc (len);
+  g_autofree char *second = g_malloc (20 * 1024);
+  g_autoptr(GByteArray) expected = NULL;
+  g_autoptr(GByteArray) second_wire = NULL;
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  int sndbuf = 4096;
+  guint64 moved;
+  Pair pair;
+
+  for (gsize i = 0; i < len; i++)
+    text[i] = 'a' + i % 26;
+  memset (second, 'z', 20 * 1024);
+  expected = frame_of (text, len);
+  second_wire = frame_of (second, 20 * 1024);
+
+  pair_init (&pair, 0, 0);
+  g_assert_cmpint (setsockopt (rabc_connection_get_fd (pair.conn), SOL_SOCKET, SO_SNDBUF,
+                               &sndbuf, sizeof sndbuf), ==, 0);
+
+  /* A short message is queued, not written. */
+  g_assert_true (rabc_connection_queue_message (pair.conn, "pong", 4, &error));
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, 0);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), ==, PING_FRAME_SIZE);
+  g_assert_true (rabc_connection_flush (pair.conn));
+  peer_collect (&pair, got, PING_FRAME_SIZE);
+  g_byte_array_set_size (got, 0);
+  moved = rabc_connection_get_bytes_moved (pair.conn);
+
+  /* The long one: partly written at once, the rest queued. */
+  g_assert_true (rabc_connection_queue_message (pair.conn, text, len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), >, moved);
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn) - moved +
+                    rabc_connection_get_queued (pair.conn), ==, expected->len);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), >, 0);
+
+  /* Queued behind it, not written at once, though long. */
+  moved = rabc_connection_get_bytes_moved (pair.conn);
+  g_assert_true (rabc_connection_queue_message (pair.conn, second, 20 * 1024, &error));
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, moved);
+
+  g_byte_array_append (expected, second_wire->data, second_wire->len);
+  peer_collect (&pair, got, expected->len);
+  g_assert_cmpmem (got->data, got->len, expected->data, expected->len);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), ==, 0);
+  pair_clear (&pair);
+}
+
+/* With the send buffer full, a long message is all queued, intact. */
+static void
+test_connection_writev_full (void)
+{
+  const gsize len = 64 * 1024;
+  g_autofree char *text = g_malloc (len);
+  g_autoptr(GByteArray) expected = NULL;
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  guint8 junk[1024];
+  gsize n_junk = 0;
+  guint64 moved;
+  Pair pair;
+
+  memset (text, 'q', len);
+  memset (junk, 'j', sizeof junk);
+  expected = frame_of (text, len);
+  pair_init (&pair, 0, 0);
+  while (send (rabc_connection_get_fd (pair.conn), junk, sizeof junk, MSG_DONTWAIT) > 0)
+    n_junk += sizeof junk;
+  g_assert_cmpint (errno, ==, EAGAIN);
+
+  moved = rabc_connection_get_bytes_moved (pair.conn);
+  g_assert_true (rabc_connection_queue_message (pair.conn, text, len, &error));
+  g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, moved);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), ==, expected->len);
+
+  peer_collect (&pair, got, n_junk + expected->len);
+  g_assert_cmpmem (got->data + n_junk, got->len - n_junk, expected->data, expected->len);
+  pair_clear (&pair);
+}
+
+/* The buffer of a long message is kept while long messages go on, counted
+ * in what the connection holds, and given back after a round of short
+ * ones, or when the owner asks. */
+static void
+test_connection_buffer_kept (void)
+{
+  const gsize len = 64 * 1024;
+  g_autofree char *text = g_malloc (len);
+  g_autoptr(GByteArray) wire = NULL;
+  g_autoptr(GByteArray) ping = frame_of ("ping", 4);
+  Pair pair;
+
+  memset (text, 'k', len);
+  wire = frame_of (text, len);
+  pair_init (&pair, 16 * 1024, 1024 * 1024);
+
+  for (guint i = 1; i <= 3; i++)
+    {
+      peer_send_all (&pair, wire->data, wire->len);
+      while (pair.n_messages < i)
+        {
+          rabc_connection_handle_io (pair.conn, G_IO_IN);
+          g_assert_no_error (pair.error);
+        }
+      g_assert_cmpuint (pair.last_len, ==, len);
+      g_assert_false (rabc_connection_is_mid_frame (pair.conn));
+      g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), >=, len);
+      peer_drain (&pair, G_MAXSIZE);
+    }
+
+  /* A round of a short message gives it back. */
+  peer_send_all (&pair, ping->data, ping->len);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_cmpuint (pair.n_messages, ==, 4);
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), <, 8 * 1024);
+  g_assert_false (rabc_connection_release_buffers (pair.conn));
+
+  /* Or the owner, between messages. */
+  peer_send_all (&pair, wire->data, wire->len);
+  while (pair.n_messages < 5)
+    rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), >=, len);
+  g_assert_true (rabc_connection_release_buffers (pair.conn));
+  g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), <, 8 * 1024);
+
+  /* Not in the middle of one. */
+  peer_send_all (&pair, wire->data, wire->len / 2);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_true (rabc_connection_is_mid_frame (pair.conn));
+  g_assert_false (rabc_connection_release_buffers (pair.conn));
+  peer_send_all (&pair, wire->data + wire->len / 2, wire->len - wire->len / 2);
+  while (pair.n_messages < 6)
+    rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_cmpuint (pair.last_len, ==, len);
+  pair_clear (&pair);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -389,6 +597,9 @@ main (int   argc,
   g_test_add_func ("/rabc/connection/output-shrinks", test_connection_output_shrinks);
   g_test_add_func ("/rabc/connection/waits-for-output", test_connection_waits_for_output);
   g_test_add_func ("/rabc/connection/accounting", test_connection_accounting);
+  g_test_add_func ("/rabc/connection/writev-partial", test_connection_writev_partial);
+  g_test_add_func ("/rabc/connection/writev-full", test_connection_writev_full);
+  g_test_add_func ("/rabc/connection/buffer-kept", test_connection_buffer_kept);
 
   return g_test_run ();
 }

@@ -151,7 +151,7 @@ test_frame_grows_as_bytes_arrive (void)
   g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, len);
 
   /* Pieces of 1 byte to 8 KiB: the buffer holds what came, less than
-   * twice that, and never more than the frame. */
+   * twice that, and never more than the frame with its header. */
   while (fed < len)
     {
       gsize piece = MIN (len - fed, (gsize) g_rand_int_range (rand, 1, 8193));
@@ -165,17 +165,22 @@ test_frame_grows_as_bytes_arrive (void)
       allocated = rabc_frame_decoder_get_allocated (&decoder);
       g_assert_cmpuint (allocated, >=, fed);
       g_assert_cmpuint (allocated, <, 2 * fed);
-      g_assert_cmpuint (allocated, <=, len);
+      g_assert_cmpuint (allocated, <=, RABC_FRAME_HEADER_SIZE + len);
       g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, len - fed);
     }
   g_assert_no_error (error);
 
-  /* Delivered whole, and the buffer went with it. */
+  /* Delivered whole; the buffer is kept for the round, and given back
+   * after a round that took no frame of its size. */
   g_assert_cmpuint (collector.messages->len, ==, 1);
   assert_message (&collector, 0, text, len);
   g_assert_true (rabc_frame_decoder_is_idle (&decoder));
-  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, RABC_FRAME_HEADER_SIZE + len);
   g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, 0);
+  rabc_frame_decoder_end_round (&decoder);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, RABC_FRAME_HEADER_SIZE + len);
+  rabc_frame_decoder_end_round (&decoder);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
 
   rabc_frame_decoder_clear (&decoder);
   g_ptr_array_unref (collector.messages);
@@ -365,6 +370,332 @@ test_frame_check (void)
   g_assert_error (error, RABC_ERROR, RABC_ERROR_INVALID_DATA);
 }
 
+/* Gives @len bytes of @data to @decoder as a connection does: received
+ * straight into the decoder's buffer wherever it offers room, in reads of
+ * at most @read_size, and fed from here otherwise.  Returns how many of
+ * the bytes went straight into the buffer. */
+static gsize
+give_in_place (RabcFrameDecoder *decoder,
+               const guint8     *data,
+               gsize             len,
+               gsize             read_size,
+               Collector        *collector)
+{
+  g_autoptr(GError) error = NULL;
+  gsize in_place = 0;
+
+  while (len > 0)
+    {
+      gsize max = MIN (len, read_size);
+      gsize room = 0;
+      guint8 *to = rabc_frame_decoder_get_room (decoder, max, &room);
+
+      if (to == NULL)
+        {
+          g_assert_true (rabc_frame_decoder_feed (decoder, data, max, collect, collector, &error));
+          g_assert_no_error (error);
+          data += max;
+          len -= max;
+          continue;
+        }
+
+      g_assert_cmpuint (room, >=, 1);
+      g_assert_cmpuint (room, <=, max);
+      memcpy (to, data, room);
+      g_assert_true (rabc_frame_decoder_received (decoder, room, collect, collector, &error));
+      g_assert_no_error (error);
+      data += room;
+      len -= room;
+      in_place += room;
+    }
+  return in_place;
+}
+
+static char *
+make_text (gsize len,
+           char  first)
+{
+  char *text = g_malloc (len + 1);
+
+  for (gsize i = 0; i < len; i++)
+    text[i] = first + i % 26;
+  text[len] = '\0';
+  return text;
+}
+
+/* A long frame, short ones and a second long frame, split in two at every
+ * position, the header bytes included, then received in place in reads of
+ * several sizes, with a round ended at the split: every message comes out
+ * whole and in order. */
+static void
+test_frame_in_place_every_split (void)
+{
+  g_autofree char *first = make_text (3000, 'a');
+  g_autofree char *second = make_text (2500, 'A');
+  const char *texts[] = { first, "ping", "", "h\xc3\xa9llo", second, "pong", NULL };
+  g_autoptr(GByteArray) wire = encode_all (texts);
+  const gsize read_sizes[] = { 1, 7, 8, 100, 4096, 65536 };
+
+  for (guint r = 0; r < G_N_ELEMENTS (read_sizes); r++)
+    for (gsize i = 0; i <= wire->len; i++)
+      {
+        RabcFrameDecoder decoder;
+        Collector collector;
+
+        collector_init (&collector);
+        rabc_frame_decoder_init (&decoder, 1024 * 1024);
+        give_in_place (&decoder, wire->data, i, read_sizes[r], &collector);
+        rabc_frame_decoder_end_round (&decoder);
+        give_in_place (&decoder, wire->data + i, wire->len - i, read_sizes[r], &collector);
+        rabc_frame_decoder_end_round (&decoder);
+
+        g_assert_true (rabc_frame_decoder_is_idle (&decoder));
+        g_assert_cmpuint (collector.messages->len, ==, g_strv_length ((char **) texts));
+        for (guint k = 0; texts[k] != NULL; k++)
+          assert_message (&collector, k, texts[k], strlen (texts[k]));
+
+        rabc_frame_decoder_clear (&decoder);
+        g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+        g_ptr_array_unref (collector.messages);
+      }
+}
+
+typedef struct {
+  const char *text;
+  gsize       len;
+  guint       n;
+} Seen;
+
+static gboolean
+see (const char *text,
+     gsize       len,
+     gpointer    user_data)
+{
+  Seen *seen = user_data;
+
+  seen->text = text;
+  seen->len = len;
+  seen->n++;
+  return TRUE;
+}
+
+/* Once a frame's length is known and some of it has come, the rest is
+ * received straight into the buffer it is delivered from; the next long
+ * frame, header and all, lands in that same buffer. */
+static void
+test_frame_in_place_final_buffer (void)
+{
+  const gsize len = 64 * 1024;
+  g_autofree char *text = make_text (len, 'a');
+  g_autoptr(GByteArray) wire = g_byte_array_new ();
+  g_autoptr(GError) error = NULL;
+  RabcFrameDecoder decoder;
+  Seen seen = { 0 };
+  guint8 *buffer;
+  guint8 *room;
+  gsize n, allocated;
+
+  rabc_frame_encode (wire, text, len);
+  rabc_frame_decoder_init (&decoder, 1024 * 1024);
+
+  /* A header alone: nothing to receive into yet, and nothing held. */
+  g_assert_null (rabc_frame_decoder_get_room (&decoder, 4096, &n));
+  g_assert_true (rabc_frame_decoder_feed (&decoder, wire->data, RABC_FRAME_HEADER_SIZE,
+                                          see, &seen, &error));
+  g_assert_null (rabc_frame_decoder_get_room (&decoder, 4096, &n));
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+
+  /* 1000 bytes fed: then the room is right after them, at most twice
+   * what came, and the frame is delivered from there. */
+  g_assert_true (rabc_frame_decoder_feed (&decoder, wire->data + RABC_FRAME_HEADER_SIZE, 1000,
+                                          see, &seen, &error));
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 1000);
+  buffer = NULL;
+  for (gsize filled = 1000; filled < len; filled += n)
+    {
+      room = rabc_frame_decoder_get_room (&decoder, len, &n);
+      g_assert_nonnull (room);
+      g_assert_cmpuint (n, <=, filled);
+      g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), <=, 2 * filled);
+      g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), <=, RABC_FRAME_HEADER_SIZE + len);
+      memcpy (room, wire->data + RABC_FRAME_HEADER_SIZE + filled, n);
+      buffer = room - filled;
+      g_assert_true (rabc_frame_decoder_received (&decoder, n, see, &seen, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_cmpuint (seen.n, ==, 1);
+  g_assert_true ((const guint8 *) seen.text == buffer);
+  g_assert_cmpmem (seen.text, seen.len, text, len);
+  rabc_frame_decoder_end_round (&decoder);
+
+  /* Kept: the next frame is received whole into it, header first, and
+   * delivered where it landed, without growing it. */
+  allocated = rabc_frame_decoder_get_allocated (&decoder);
+  g_assert_cmpuint (allocated, ==, RABC_FRAME_HEADER_SIZE + len);
+  text[0] = 'z';
+  g_byte_array_set_size (wire, 0);
+  rabc_frame_encode (wire, text, len);
+  for (gsize filled = 0; filled < wire->len; filled += n)
+    {
+      gsize want = MIN (wire->len - filled, (gsize) 16 * 1024);
+
+      room = rabc_frame_decoder_get_room (&decoder, want, &n);
+      g_assert_nonnull (room);
+      if (filled == 0)
+        buffer = room;
+      g_assert_true (room == buffer + filled);
+      memcpy (room, wire->data + filled, n);
+      g_assert_true (rabc_frame_decoder_received (&decoder, n, see, &seen, &error));
+      g_assert_no_error (error);
+    }
+  g_assert_cmpuint (seen.n, ==, 2);
+  g_assert_true ((const guint8 *) seen.text == buffer + RABC_FRAME_HEADER_SIZE);
+  g_assert_cmpmem (seen.text, seen.len, text, len);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, allocated);
+
+  rabc_frame_decoder_clear (&decoder);
+}
+
+/* The buffer of a long frame is kept while frames of its size go on, and
+ * given back after a round without one, when a much shorter frame is
+ * split, or on request between frames (not in the middle of one). */
+static void
+test_frame_buffer_kept (void)
+{
+  const gsize len = 64 * 1024;
+  g_autofree char *text = make_text (len, 'a');
+  g_autoptr(GByteArray) long_wire = g_byte_array_new ();
+  g_autoptr(GByteArray) short_wire = g_byte_array_new ();
+  RabcFrameDecoder decoder;
+  Collector collector;
+  gsize in_place;
+
+  rabc_frame_encode (long_wire, text, len);
+  rabc_frame_encode (short_wire, "ping", 4);
+  rabc_frame_encode (short_wire, "pong", 4);
+  collector_init (&collector);
+  rabc_frame_decoder_init (&decoder, 1024 * 1024);
+
+  /* The first long frame: read from a chunk of the caller's at first. */
+  in_place = give_in_place (&decoder, long_wire->data, long_wire->len, 4096, &collector);
+  g_assert_cmpuint (in_place, >, 0);
+  g_assert_cmpuint (in_place, <, long_wire->len);
+  rabc_frame_decoder_end_round (&decoder);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), >=, len);
+
+  /* Rounds of long frames keep it, and go all in place. */
+  for (guint i = 0; i < 3; i++)
+    {
+      in_place = give_in_place (&decoder, long_wire->data, long_wire->len, 4096, &collector);
+      g_assert_cmpuint (in_place, ==, long_wire->len);
+      rabc_frame_decoder_end_round (&decoder);
+      g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), >=, len);
+    }
+
+  /* Short frames in a round: received in the kept buffer, which the end
+   * of the round gives back. */
+  give_in_place (&decoder, short_wire->data, short_wire->len, 4096, &collector);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), >=, len);
+  rabc_frame_decoder_end_round (&decoder);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+
+  /* A round that is only the middle of a long frame keeps it. */
+  give_in_place (&decoder, long_wire->data, 20000, 4096, &collector);
+  rabc_frame_decoder_end_round (&decoder);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), >=, 20000 - RABC_FRAME_HEADER_SIZE);
+  give_in_place (&decoder, long_wire->data + 20000, long_wire->len - 20000, 4096, &collector);
+  rabc_frame_decoder_end_round (&decoder);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), >=, len);
+
+  /* A short frame split across reads after a long one: it moves to a
+   * buffer of its own size, as it would with none kept, which is not
+   * given back in the middle of the frame. */
+  give_in_place (&decoder, short_wire->data, RABC_FRAME_HEADER_SIZE + 2, 4096, &collector);
+  g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, 2);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), <=, 4);
+  g_assert_false (rabc_frame_decoder_release (&decoder));
+  rabc_frame_decoder_end_round (&decoder);
+  give_in_place (&decoder, short_wire->data + RABC_FRAME_HEADER_SIZE + 2,
+                 short_wire->len - RABC_FRAME_HEADER_SIZE - 2, 4096, &collector);
+  g_assert_true (rabc_frame_decoder_is_idle (&decoder));
+  assert_message (&collector, collector.messages->len - 2, "ping", 4);
+  assert_message (&collector, collector.messages->len - 1, "pong", 4);
+  rabc_frame_decoder_end_round (&decoder);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+
+  /* Released on request between frames. */
+  give_in_place (&decoder, long_wire->data, long_wire->len, 4096, &collector);
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), >, 0);
+  g_assert_true (rabc_frame_decoder_release (&decoder));
+  g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+  g_assert_false (rabc_frame_decoder_release (&decoder));
+
+  for (guint i = 0; i < collector.messages->len; i++)
+    {
+      gsize size = g_bytes_get_size (collector.messages->pdata[i]);
+
+      g_assert_true (size == len || size == 4);
+    }
+  g_assert_cmpuint (collector.messages->len, ==, 1 + 3 + 2 + 1 + 2 + 1);
+
+  rabc_frame_decoder_clear (&decoder);
+  g_ptr_array_unref (collector.messages);
+}
+
+/* Headers received into a kept buffer meet the same maximum: one byte
+ * short of it passes, the maximum itself is refused. */
+static void
+test_frame_in_place_max_size (void)
+{
+  const gsize max = 8192;
+  g_autofree char *text = make_text (max, 'a');
+
+  for (gsize len = max - 1; len <= max; len++)
+    {
+      g_autoptr(GByteArray) wire = g_byte_array_new ();
+      g_autoptr(GError) error = NULL;
+      RabcFrameDecoder decoder;
+      Collector collector;
+      guint8 *room;
+      gsize n;
+
+      collector_init (&collector);
+      rabc_frame_decoder_init (&decoder, max);
+      rabc_frame_encode (wire, text, max - 1);
+      give_in_place (&decoder, wire->data, wire->len, 1024, &collector);
+      g_assert_cmpuint (collector.messages->len, ==, 1);
+      g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), >, 0);
+
+      g_byte_array_set_size (wire, 0);
+      {
+        guint8 header[RABC_FRAME_HEADER_SIZE];
+
+        rabc_frame_write_header (header, len);
+        g_byte_array_append (wire, header, sizeof header);
+        g_byte_array_append (wire, (const guint8 *) text, 100);
+      }
+      room = rabc_frame_decoder_get_room (&decoder, wire->len, &n);
+      g_assert_nonnull (room);
+      g_assert_cmpuint (n, ==, wire->len);
+      memcpy (room, wire->data, n);
+      if (len < max)
+        {
+          g_assert_true (rabc_frame_decoder_received (&decoder, n, collect, &collector, &error));
+          g_assert_no_error (error);
+          g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, len - 100);
+        }
+      else
+        {
+          g_assert_false (rabc_frame_decoder_received (&decoder, n, collect, &collector, &error));
+          g_assert_error (error, RABC_ERROR, RABC_ERROR_EXCEEDED_IPC_MAX_SIZE);
+        }
+      g_assert_cmpuint (collector.messages->len, ==, 1);
+
+      rabc_frame_decoder_clear (&decoder);
+      g_ptr_array_unref (collector.messages);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -383,6 +714,10 @@ main (int   argc,
   g_test_add_func ("/rabc/frame/nul-is-text", test_frame_nul_is_text);
   g_test_add_func ("/rabc/frame/stop", test_frame_stop);
   g_test_add_func ("/rabc/frame/check", test_frame_check);
+  g_test_add_func ("/rabc/frame/in-place-every-split", test_frame_in_place_every_split);
+  g_test_add_func ("/rabc/frame/in-place-final-buffer", test_frame_in_place_final_buffer);
+  g_test_add_func ("/rabc/frame/buffer-kept", test_frame_buffer_kept);
+  g_test_add_func ("/rabc/frame/in-place-max-size", test_frame_in_place_max_size);
 
   return g_test_run ();
 }
