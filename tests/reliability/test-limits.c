@@ -796,9 +796,38 @@ die_with_parent (gpointer user_data)
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
+/* Whether a socket bound to @path listens, as the kernel's table of Unix
+ * sockets says: listen(2) sets __SO_ACCEPTCON (1 << 16) in its flags. */
+static gboolean
+socket_listens (const char *path)
+{
+  g_autofree char *table = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  g_assert_true (g_file_get_contents ("/proc/net/unix", &table, NULL, NULL));
+  lines = g_strsplit (table, "\n", -1);
+  /* Num RefCount Protocol Flags Type St Inode Path, after a header. */
+  for (guint i = 1; lines[i] != NULL; i++)
+    {
+      unsigned int flags;
+      int path_at = -1;
+
+      if (sscanf (lines[i], "%*s %*x %*x %x %*x %*x %*u %n", &flags, &path_at) == 1 &&
+          path_at > 0 && (flags & (1u << 16)) != 0 && g_str_equal (lines[i] + path_at, path))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 /* Four daemons started at the same moment on a stale socket file: exactly
  * one serves, the three others exit 1 and say why.  Without a lock, two
- * could both find the file stale, replace it, and both stay. */
+ * could both find the file stale, replace it, and both stay.
+ *
+ * The others give up as soon as they find the lock held, which may be
+ * before the one holding it has replaced the stale file and listens: until
+ * then a client is refused, or finds no file at all.  So the test waits
+ * for a socket listening on the path before it asks the one left to
+ * answer. */
 static void
 test_start_race (void)
 {
@@ -842,6 +871,11 @@ test_start_race (void)
       if (n_exited != RACE_DAEMONS - 1)
         g_error ("trial %u: %u of %d daemons exited, expected %d", trial, n_exited,
                  RACE_DAEMONS, RACE_DAEMONS - 1);
+      while (!socket_listens (path) && g_get_monotonic_time () < deadline)
+        g_usleep (1000);
+      if (!socket_listens (path))
+        g_error ("trial %u: no daemon listens on %s %d ms after they were started", trial,
+                 path, SETTLE_TIMEOUT_MS);
 
       for (guint i = 0; i < RACE_DAEMONS; i++)
         {
