@@ -11,6 +11,8 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define MAX_EVENTS    1024
@@ -19,16 +21,20 @@
 typedef struct {
   int               fd;
   gboolean          in_flight;
+  gsize             out_offset;   /* of the request being written */
   BenchReplyScanner scanner;
 } LoadConn;
 
 typedef struct {
-  int       epoll_fd;
-  LoadConn *conns;
-  guint     n_conns;
-  guint64   sent;
-  guint64   answered;
-  guint     outstanding;
+  int           epoll_fd;
+  LoadConn     *conns;
+  guint         n_conns;
+  guint64       sent;
+  guint64       answered;
+  guint         outstanding;
+  const guint8 *frame;         /* the request */
+  gsize         frame_len;
+  guint8       *frame_owned;
 } Load;
 
 static void
@@ -38,6 +44,7 @@ load_clear (Load *load)
     if (load->conns[i].fd >= 0)
       close (load->conns[i].fd);
   g_clear_pointer (&load->conns, g_free);
+  g_clear_pointer (&load->frame_owned, g_free);
   if (load->epoll_fd >= 0)
     close (load->epoll_fd);
   load->epoll_fd = -1;
@@ -52,6 +59,8 @@ load_open (Load        *load,
   g_autofree int *fds = g_new (int, n_conns);
 
   memset (load, 0, sizeof *load);
+  load->frame = bench_ping_frame;
+  load->frame_len = BENCH_PING_FRAME_SIZE;
   load->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
   load->n_conns = n_conns;
   load->conns = g_new0 (LoadConn, n_conns);
@@ -81,26 +90,57 @@ load_open (Load        *load,
   return TRUE;
 }
 
+/* Writes what the socket takes of the request from where the last write
+ * stopped; waits for EPOLLOUT while some is left. */
+static gboolean
+load_write (Load      *load,
+            LoadConn  *conn,
+            GError   **error)
+{
+  gboolean was_partial = conn->out_offset > 0;
+
+  while (conn->out_offset < load->frame_len)
+    {
+      ssize_t n = write (conn->fd, load->frame + conn->out_offset,
+                         load->frame_len - conn->out_offset);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        break;
+      if (n <= 0)
+        {
+          int errsv = errno;
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                       "cannot send a request: %s", n < 0 ? g_strerror (errsv) : "short write");
+          return FALSE;
+        }
+      conn->out_offset += n;
+    }
+
+  if (conn->out_offset == load->frame_len)
+    conn->out_offset = 0;
+  if (was_partial != (conn->out_offset > 0))
+    {
+      struct epoll_event event = {
+        .events = EPOLLIN | (conn->out_offset > 0 ? EPOLLOUT : 0),
+        .data.u32 = conn - load->conns,
+      };
+      epoll_ctl (load->epoll_fd, EPOLL_CTL_MOD, conn->fd, &event);
+    }
+  return TRUE;
+}
+
 static gboolean
 load_send (Load      *load,
            LoadConn  *conn,
            GError   **error)
 {
-  /* One 12-byte frame on a socket with nothing else in flight: the
-   * kernel takes it whole. */
-  ssize_t n = write (conn->fd, bench_ping_frame, BENCH_PING_FRAME_SIZE);
-
-  if (n != BENCH_PING_FRAME_SIZE)
-    {
-      int errsv = errno;
-      g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                   "cannot send a ping: %s", n < 0 ? g_strerror (errsv) : "short write");
-      return FALSE;
-    }
   conn->in_flight = TRUE;
+  conn->out_offset = 0;
   load->sent++;
   load->outstanding++;
-  return TRUE;
+  return load_write (load, conn, error);
 }
 
 /* Reads the replies waiting on @conn; sends the next request if @resend. */
@@ -146,6 +186,7 @@ gboolean
 bench_load_run (const char       *path,
                 pid_t             server_pid,
                 guint             n_conns,
+                gsize             request_size,
                 double            warmup_s,
                 double            duration_s,
                 BenchLoadResult  *result,
@@ -164,6 +205,11 @@ bench_load_run (const char       *path,
 
   if (!load_open (&load, path, n_conns, error))
     return FALSE;
+  if (request_size != 4)
+    {
+      load.frame = load.frame_owned = bench_request_frame (request_size);
+      load.frame_len = BENCH_FRAME_HEADER_SIZE + request_size;
+    }
 
   for (guint i = 0; i < n_conns; i++)
     if (!load_send (&load, &load.conns[i], error))
@@ -180,8 +226,12 @@ bench_load_run (const char       *path,
       now = bench_now_ns ();
       if (!measuring && now >= window_start)
         {
+          /* The window is @duration_s from when it really starts: a load
+           * generator kept from running past the planned end would
+           * otherwise measure a window of no length. */
           measuring = TRUE;
           window_start = now;
+          window_end = now + (gint64) (duration_s * 1e9);
           answered_at_start = load.answered;
           cpu_at_start = bench_proc_cpu_seconds (server_pid);
           self_at_start = bench_thread_cpu_seconds ();
@@ -223,8 +273,16 @@ bench_load_run (const char       *path,
         }
 
       for (int i = 0; i < n; i++)
-        if (!load_receive (&load, &load.conns[events[i].data.u32], sending, error))
-          goto out;
+        {
+          LoadConn *conn = &load.conns[events[i].data.u32];
+
+          if ((events[i].events & EPOLLOUT) && conn->out_offset > 0 &&
+              !load_write (&load, conn, error))
+            goto out;
+          if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) &&
+              !load_receive (&load, conn, sending, error))
+            goto out;
+        }
     }
 
   ok = TRUE;
@@ -340,6 +398,9 @@ out:
 #define GREEDY_IN_FLIGHT (64 * 1024)
 #define GREEDY_CHUNK_PINGS 341   /* 4092 bytes */
 #define FAIRNESS_WARMUP_NS (G_GINT64_CONSTANT (200) * 1000000)
+/* The fewest round trips the victim's window holds, however long they take. */
+#define FAIRNESS_MIN_ROUND_TRIPS 10
+#define VICTIM_REPLY_TIMEOUT_S 10
 
 typedef struct {
   int     fd;
@@ -410,6 +471,95 @@ greedy_thread (gpointer user_data)
   return NULL;
 }
 
+/* Once the greedy thread has stopped: sends the rest of each connection's
+ * last ping, which a short write may have cut, and reads until every ping
+ * of every greedy connection is answered. */
+static gboolean
+greedy_drain (Greedy  *greedy,
+              GError **error)
+{
+  gint64 deadline = bench_now_ns () + DRAIN_TIMEOUT_NS;
+  struct epoll_event events[MAX_EVENTS];
+
+  for (guint i = 0; i < greedy->n_conns; i++)
+    {
+      GreedyConn *conn = &greedy->conns[i];
+      struct epoll_event event = { .events = EPOLLIN, .data.u32 = i };
+
+      if (conn->sent % BENCH_PING_FRAME_SIZE != 0)
+        event.events |= EPOLLOUT;
+      epoll_ctl (greedy->epoll_fd, EPOLL_CTL_MOD, conn->fd, &event);
+    }
+
+  for (;;)
+    {
+      guint64 unanswered = 0;
+      int n;
+
+      for (guint i = 0; i < greedy->n_conns; i++)
+        {
+          GreedyConn *conn = &greedy->conns[i];
+          guint64 pings = (conn->sent + BENCH_PING_FRAME_SIZE - 1) / BENCH_PING_FRAME_SIZE;
+
+          if (conn->received > conn->sent)
+            {
+              g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                                   "the server sent a greedy connection more than it asked for");
+              return FALSE;
+            }
+          unanswered += pings - conn->received / BENCH_PING_FRAME_SIZE;
+        }
+      if (unanswered == 0)
+        return TRUE;
+      if (bench_now_ns () > deadline)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "%" G_GUINT64_FORMAT " pings of the greedy connections were not "
+                       "answered within %d s", unanswered,
+                       (int) (DRAIN_TIMEOUT_NS / 1000000000));
+          return FALSE;
+        }
+
+      n = epoll_wait (greedy->epoll_fd, events, MAX_EVENTS, 50);
+      for (int e = 0; e < n; e++)
+        {
+          guint index = events[e].data.u32;
+          GreedyConn *conn = &greedy->conns[index];
+
+          if (events[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+            {
+              guint8 buffer[64 * 1024];
+              ssize_t got = read (conn->fd, buffer, sizeof buffer);
+
+              if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR))
+                {
+                  g_set_error (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                               "the server closed a greedy connection with pings unanswered: %s",
+                               got == 0 ? "end of file" : g_strerror (errno));
+                  return FALSE;
+                }
+              if (got > 0)
+                conn->received += got;
+            }
+          if ((events[e].events & EPOLLOUT) && conn->sent % BENCH_PING_FRAME_SIZE != 0)
+            {
+              gsize done = conn->sent % BENCH_PING_FRAME_SIZE;
+              ssize_t put = write (conn->fd, bench_ping_frame + done,
+                                   BENCH_PING_FRAME_SIZE - done);
+
+              if (put > 0)
+                conn->sent += put;
+              if (conn->sent % BENCH_PING_FRAME_SIZE == 0)
+                {
+                  struct epoll_event event = { .events = EPOLLIN, .data.u32 = index };
+
+                  epoll_ctl (greedy->epoll_fd, EPOLL_CTL_MOD, conn->fd, &event);
+                }
+            }
+        }
+    }
+}
+
 static gboolean
 victim_round_trip (int            fd,
                    BenchSamples  *samples,
@@ -428,6 +578,13 @@ victim_round_trip (int            fd,
 
       if (got < 0 && errno == EINTR)
         continue;
+      if (got < 0 && errno == EAGAIN)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                       "the victim's request was not answered within %d s",
+                       VICTIM_REPLY_TIMEOUT_S);
+          return FALSE;
+        }
       if (got <= 0)
         goto broken;
       replies = bench_reply_scanner_feed (&scanner, buffer, got);
@@ -460,6 +617,7 @@ bench_fairness_run (const char           *path,
   Greedy greedy = { 0 };
   GThread *thread = NULL;
   gint64 start, window_start, window_end;
+  struct timeval reply_timeout = { .tv_sec = VICTIM_REPLY_TIMEOUT_S };
   gboolean ok = FALSE;
   int victim_fd = -1;
 
@@ -485,11 +643,12 @@ bench_fairness_run (const char           *path,
   victim_fd = bench_connect_blocking (path, error);
   if (victim_fd < 0)
     goto out;
+  /* A request the server never answers fails the case instead of hanging it. */
+  setsockopt (victim_fd, SOL_SOCKET, SO_RCVTIMEO, &reply_timeout, sizeof reply_timeout);
 
   thread = g_thread_new ("greedy", greedy_thread, &greedy);
   start = bench_now_ns ();
   window_start = start + FAIRNESS_WARMUP_NS;
-  window_end = window_start + (gint64) (duration_s * 1e9);
 
   /* Warm-up round trips are thrown away. */
   {
@@ -502,7 +661,12 @@ bench_fairness_run (const char           *path,
     if (!warm)
       goto out;
   }
-  while (bench_now_ns () < window_end)
+  /* The window starts when the warm-up's last round trip ends, and holds
+   * a few round trips however long they take: a victim kept from running
+   * for longer than the window, as on a loaded machine or in the short
+   * window of --quick, is measured, not left with no round trip at all. */
+  window_end = bench_now_ns () + (gint64) (duration_s * 1e9);
+  while (result->victim_round_trips < FAIRNESS_MIN_ROUND_TRIPS || bench_now_ns () < window_end)
     {
       if (!victim_round_trip (victim_fd, victim, error))
         goto out;
@@ -515,12 +679,15 @@ out:
     {
       g_atomic_int_set (&greedy.stop, 1);
       g_thread_join (thread);
+      result->greedy_replies_per_s = greedy.replies / ((bench_now_ns () - start) / 1e9);
       if (greedy.error != NULL && ok)
         {
           g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED, greedy.error);
           ok = FALSE;
         }
-      result->greedy_replies_per_s = greedy.replies / ((bench_now_ns () - start) / 1e9);
+      /* Every request is answered, the greedy ones' too. */
+      if (ok && !greedy_drain (&greedy, error))
+        ok = FALSE;
     }
   if (server_pid > 0 && !bench_child_alive (server_pid) && ok)
     {

@@ -22,12 +22,14 @@ typedef struct {
   double  loadgen_cpu;   /* CPUs the load generator used during the window */
 } BenchLoadResult;
 
-/* Opens @n_conns connections, keeps one "ping" in flight on each (the next
- * is sent when the reply arrives), counts replies for @duration_s after
- * @warmup_s, then stops sending and waits for every outstanding reply. */
+/* Opens @n_conns connections, keeps one request of @request_size bytes
+ * (bench_request_message()) in flight on each (the next is sent when the
+ * "pong" arrives), counts replies for @duration_s after @warmup_s, then
+ * stops sending and waits for every outstanding reply. */
 gboolean bench_load_run  (const char      *path,
                           pid_t            server_pid,
                           guint            n_conns,
+                          gsize            request_size,
                           double           warmup_s,
                           double           duration_s,
                           BenchLoadResult *result,
@@ -63,7 +65,9 @@ typedef struct {
  * (up to 64 KiB in flight each, replies read as they come), in a thread of
  * the lowest priority, SCHED_IDLE, so that it never keeps the victim from
  * its CPU; after 0.2 s of that, a victim on a connection of its own does
- * blocking round trips for @duration_s, each recorded in @victim. */
+ * blocking round trips for @duration_s, and at least 10, each recorded in
+ * @victim.  Then the greedy connections stop sending: the run fails unless
+ * every ping of theirs and of the victim is answered. */
 gboolean bench_fairness_run (const char          *path,
                              pid_t                server_pid,
                              guint                n_greedy,

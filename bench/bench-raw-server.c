@@ -4,7 +4,11 @@
  * per readiness event it makes one read(2) of up to 64 KiB, counts the
  * complete frames in it and answers them all with one write(2). It checks
  * frame lengths like rabcd does, but not UTF-8: it is the floor, not a
- * second implementation.
+ * second implementation.  A frame may arrive in any number of reads; what
+ * the socket does not take of a reply is queued and written when it can.
+ *
+ * With @echo it answers every frame with the frame itself, gathered whole
+ * first, as rabcd --echo does.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -31,6 +35,10 @@ typedef struct {
   guint8   header[BENCH_FRAME_HEADER_SIZE];
   guint    header_len;
   guint64  payload_left;
+  /* With echo: the frame being gathered, header included. */
+  guint8  *frame;
+  gsize    frame_have;
+  gsize    frame_size;
   /* Replies the socket would not take yet. */
   guint8  *out;
   gsize    out_len;
@@ -100,6 +108,7 @@ conn_close (int      epoll_fd,
 {
   epoll_ctl (epoll_fd, EPOLL_CTL_DEL, fd, NULL);
   close (fd);
+  g_free (conns[fd].frame);
   g_free (conns[fd].out);
   memset (&conns[fd], 0, sizeof conns[fd]);
 }
@@ -178,8 +187,63 @@ conn_flush (int      epoll_fd,
   return TRUE;
 }
 
+/* Echo: gathers the frames of @data and answers each with itself.
+ * Returns FALSE for a frame that is too long or a broken connection. */
+static gboolean
+echo_frames (int           epoll_fd,
+             RawConn      *c,
+             int           fd,
+             const guint8 *data,
+             gsize         len)
+{
+  const guint8 *p = data, *end = data + len;
+
+  while (p < end)
+    {
+      if (c->frame == NULL)
+        {
+          gsize k = MIN ((gsize) (BENCH_FRAME_HEADER_SIZE - c->header_len), (gsize) (end - p));
+          guint64 frame_len;
+
+          memcpy (c->header + c->header_len, p, k);
+          c->header_len += k;
+          p += k;
+          if (c->header_len < BENCH_FRAME_HEADER_SIZE)
+            break;
+
+          c->header_len = 0;
+          memcpy (&frame_len, c->header, sizeof frame_len);
+          if (frame_len >= BENCH_MAX_MESSAGE_SIZE)
+            return FALSE;
+          c->frame_size = BENCH_FRAME_HEADER_SIZE + frame_len;
+          c->frame = g_malloc (c->frame_size);
+          memcpy (c->frame, c->header, BENCH_FRAME_HEADER_SIZE);
+          c->frame_have = BENCH_FRAME_HEADER_SIZE;
+        }
+
+      {
+        gsize k = MIN (c->frame_size - c->frame_have, (gsize) (end - p));
+
+        memcpy (c->frame + c->frame_have, p, k);
+        c->frame_have += k;
+        p += k;
+      }
+
+      if (c->frame_have == c->frame_size)
+        {
+          gboolean sent = conn_send (epoll_fd, c, fd, c->frame, c->frame_size);
+
+          g_clear_pointer (&c->frame, g_free);
+          if (!sent)
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 int
-bench_raw_server_main (const char *path)
+bench_raw_server_main (const char *path,
+                       gboolean    echo)
 {
   static guint8 buffer[READ_CHUNK_SIZE];
   static guint8 replies[READ_CHUNK_SIZE / BENCH_FRAME_HEADER_SIZE * BENCH_PING_FRAME_SIZE];
@@ -279,7 +343,17 @@ bench_raw_server_main (const char *path)
                   continue;
                 }
 
-              frames = count_frames (c, buffer, got);
+              if (echo)
+                {
+                  if (!echo_frames (epoll_fd, c, fd, buffer, got))
+                    {
+                      conn_close (epoll_fd, conns, fd);
+                      continue;
+                    }
+                  frames = 0;
+                }
+              else
+                frames = count_frames (c, buffer, got);
               if (frames < 0 ||
                   !conn_send (epoll_fd, c, fd, replies, (gsize) frames * BENCH_PING_FRAME_SIZE))
                 {

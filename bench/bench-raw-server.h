@@ -5,6 +5,10 @@
 
 #pragma once
 
-/* Serves @path until SIGTERM or SIGINT, then removes it.  Returns the exit
+#include <glib.h>
+
+/* Serves @path until SIGTERM or SIGINT, then removes it, answering every
+ * frame with "pong", or with @echo with the frame itself.  Returns the exit
  * status. */
-int bench_raw_server_main (const char *path);
+int bench_raw_server_main (const char *path,
+                           gboolean    echo);

@@ -36,6 +36,31 @@ bench_frames_init (void)
   memcpy (bench_pong_frame + BENCH_FRAME_HEADER_SIZE, "pong", 4);
 }
 
+char *
+bench_request_message (gsize size)
+{
+  char *message;
+
+  g_return_val_if_fail (size >= 4, NULL);
+  message = g_malloc (size + 1);
+  memcpy (message, "ping", 4);
+  memset (message + 4, 'x', size - 4);
+  message[size] = '\0';
+  return message;
+}
+
+guint8 *
+bench_request_frame (gsize size)
+{
+  g_autofree char *message = bench_request_message (size);
+  guint8 *frame = g_malloc (BENCH_FRAME_HEADER_SIZE + size);
+  guint64 len = size;
+
+  memcpy (frame, &len, sizeof len);
+  memcpy (frame + BENCH_FRAME_HEADER_SIZE, message, size);
+  return frame;
+}
+
 void
 bench_samples_add (BenchSamples *samples,
                    gint64        value_ns)
@@ -297,6 +322,12 @@ bench_stop_child (pid_t pid,
   return status;
 }
 
+void
+bench_forget_child (pid_t pid)
+{
+  unregister_child (pid);
+}
+
 gboolean
 bench_child_alive (pid_t pid)
 {
@@ -369,6 +400,47 @@ bench_thread_cpu_seconds (void)
 
   clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
   return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+gint64
+bench_proc_cpu_ns (pid_t pid)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%d/task", (int) pid);
+  DIR *dir = opendir (path);
+  struct dirent *entry;
+  gint64 total = 0;
+  gboolean found = FALSE;
+
+  if (dir == NULL)
+    return -1;
+  while ((entry = readdir (dir)) != NULL)
+    {
+      g_autofree char *stat_path = NULL;
+      g_autofree char *contents = NULL;
+
+      if (entry->d_name[0] == '.')
+        continue;
+      stat_path = g_strdup_printf ("%s/%s/schedstat", path, entry->d_name);
+      /* The first field: time spent on a CPU, in nanoseconds. */
+      if (g_file_get_contents (stat_path, &contents, NULL, NULL))
+        {
+          total += g_ascii_strtoll (contents, NULL, 10);
+          found = TRUE;
+        }
+    }
+  closedir (dir);
+  return found ? total : -1;
+}
+
+gint64
+bench_self_cpu_ns (void)
+{
+  struct rusage usage;
+
+  if (getrusage (RUSAGE_SELF, &usage) < 0)
+    return -1;
+  return ((gint64) usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * G_GINT64_CONSTANT (1000000000) +
+         ((gint64) usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) * 1000;
 }
 
 static gboolean

@@ -23,6 +23,13 @@ extern guint8 bench_ping_frame[BENCH_PING_FRAME_SIZE];
 extern guint8 bench_pong_frame[BENCH_PING_FRAME_SIZE];
 void     bench_frames_init        (void);
 
+/* The request message of @size bytes: "ping", then 'x' up to @size (ASCII,
+ * valid UTF-8); @size is at least 4.  NUL-terminated; free with g_free(). */
+char    *bench_request_message    (gsize size);
+/* The same message as a frame, header included: BENCH_FRAME_HEADER_SIZE +
+ * @size bytes. */
+guint8  *bench_request_frame      (gsize size);
+
 static inline gint64
 bench_now_ns (void)
 {
@@ -86,6 +93,8 @@ pid_t    bench_spawn              (const BenchSpawn *spawn,
 int      bench_stop_child         (pid_t             pid,
                                    guint             grace_ms);
 gboolean bench_child_alive        (pid_t             pid);
+/* Forgets a child the caller has reaped itself. */
+void     bench_forget_child       (pid_t             pid);
 /* Kills every child still registered; for signal handlers and exit paths. */
 void     bench_kill_all_children  (void);
 
@@ -94,6 +103,12 @@ long     bench_proc_rss_kib       (pid_t pid);
 double   bench_proc_cpu_seconds   (pid_t pid);
 int      bench_proc_count_fds     (pid_t pid);
 double   bench_thread_cpu_seconds (void);
+/* CPU time of every thread of @pid, in nanoseconds, from
+ * /proc/PID/task/TID/schedstat; -1 when unavailable. */
+gint64   bench_proc_cpu_ns        (pid_t pid);
+/* CPU time of this process, all its threads, from getrusage (RUSAGE_SELF),
+ * in nanoseconds. */
+gint64   bench_self_cpu_ns        (void);
 
 /* Sockets. */
 int      bench_connect_blocking   (const char *path,

@@ -10,7 +10,7 @@ packages="
   valac
   python3 python3-gi python3-pytest python3-gbulb
   gjs
-  valgrind
+  valgrind strace
   clang libclang-rt-14-dev
   gi-docgen python3-docutils chromium
   systemd
