@@ -217,7 +217,9 @@ on_first_reply (GObject      *source,
   g_autofree char *reply = rabc_client_send_finish (client, result, &error);
 
   state->first_pending = FALSE;
-  if (state->loop == NULL)
+  /* Once the run has ended, say for a ping that went unanswered in the
+   * same dispatch, its reason is told already. */
+  if (state->loop == NULL || state->done)
     ;
   else if (reply != NULL)
     add_reply (client, reply, g_get_monotonic_time () - state->first_sent, state);
@@ -249,6 +251,9 @@ on_closed (RabcClient   *client,
            const GError *error,
            State        *state)
 {
+  /* The run ended already, and said why. */
+  if (state->done)
+    return;
   if (error != NULL && reconnect)
     {
       g_printerr ("rabcc: %s; reconnecting\n", error->message);
