@@ -217,9 +217,9 @@ on_first_reply (GObject      *source,
   g_autofree char *reply = rabc_client_send_finish (client, result, &error);
 
   state->first_pending = FALSE;
-  /* Once the run has ended, say for a ping that went unanswered in the
-   * same dispatch, its reason is told already. */
-  if (state->loop == NULL || state->done)
+  /* Once the run has ended (stopped, or a ping went unanswered in the
+   * same dispatch), its reason is told already. */
+  if (state->done)
     ;
   else if (reply != NULL)
     add_reply (client, reply, g_get_monotonic_time () - state->first_sent, state);
@@ -381,9 +381,9 @@ main (int   argc,
   /* Stopped before the first reply: closing fails the message, whose
    * callback comes at the next iteration. */
   rabc_client_close (client);
-  g_clear_pointer (&state.loop, g_main_loop_unref);
   while (state.first_pending)
     g_main_context_iteration (NULL, TRUE);
+  g_main_loop_unref (state.loop);
 
   if (isatty (STDOUT_FILENO))
     print_summary (state.round_trips);
