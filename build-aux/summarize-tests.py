@@ -1,5 +1,8 @@
 #!/usr/bin/python3
-"""Prints one closing line, "N passed, N failed", for meson's test logs."""
+"""Prints one closing line, "N passed, N failed", for meson's test logs.
+
+Each test that did not pass is named first, with its log, so that a run
+whose output is read only in part still says what failed."""
 
 import json
 import sys
@@ -8,12 +11,17 @@ passed = failed = skipped = 0
 for path in sys.argv[1:]:
     with open(path, encoding="utf-8") as log:
         for line in log:
-            result = json.loads(line)["result"]
+            test = json.loads(line)
+            result = test["result"]
             if result in ("OK", "EXPECTEDFAIL"):
                 passed += 1
             elif result == "SKIP":
                 skipped += 1
             else:
                 failed += 1
+                print(f"{result}: {test['name']} ({path})")
+                output = (test.get("stdout") or "").rstrip()
+                if output:
+                    print("\n".join(output.splitlines()[-40:]))
 
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
