@@ -750,7 +750,7 @@ rabc_server_deliver (RabcServer *self,
   Client *client = client_data;
   /* A handler of what this emits may drop the last reference; in the
    * client's own I/O, the server's dispatch holds one already. */
-  g_autoptr(RabcServer) keep = client->in_io ? NULL : g_object_ref (self);
+  G_GNUC_UNUSED g_autoptr(RabcServer) keep = client->in_io ? NULL : g_object_ref (self);
 
   begin_dispatch (self);
   deliver (self, client, seq, data, len, bytes);
@@ -771,7 +771,7 @@ rabc_server_close_client (RabcServer *self,
                           gpointer    client_data)
 {
   /* A handler of ::client-disconnected may drop the last reference. */
-  g_autoptr(RabcServer) keep = g_object_ref (self);
+  G_GNUC_UNUSED g_autoptr(RabcServer) keep = g_object_ref (self);
   Client *client = client_data;
 
   begin_dispatch (self);

@@ -2214,7 +2214,6 @@ static void
 run_unref_in_signal (const char *path,
                      int         how)
 {
-  g_autoptr(RabcRequest) request = NULL;
   gpointer weak_server;
   Service service;
   int fd;
