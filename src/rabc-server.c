@@ -473,6 +473,9 @@ enforce_budget (RabcServer *self)
       /* A buffer kept for a client's next long message goes first. */
       if (rabc_connection_release_buffers (((Client *) entry->data)->conn))
         {
+          g_debug ("over budget: giving back the buffer kept for the next long message of a "
+                   "client holding %" G_GSIZE_FORMAT " bytes (pid %d, uid %u)",
+                   entry->allocated, (int) entry->pid, (guint) entry->uid);
           client_update (self, entry->data, g_get_monotonic_time ());
           continue;
         }

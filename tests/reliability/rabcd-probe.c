@@ -169,7 +169,7 @@ daemon_set_directory (const char *dir)
 }
 
 /* Starts rabcd as @options say, on a socket in the directory of
- * daemon_set_directory().  Its stderr goes to a file: a pipe nobody reads
+ * daemon_set_directory().  Its output goes to a file: a pipe nobody reads
  * would block the daemon once full, and the file is checked at the end. */
 Daemon *
 daemon_start_full (const DaemonOptions *options)
@@ -209,13 +209,15 @@ daemon_start_full (const DaemonOptions *options)
     g_ptr_array_add (argv, (char *) options->args[i]);
   g_ptr_array_add (argv, NULL);
 
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
+  /* GLib writes debug messages (--verbose) to stdout, the rest to
+   * stderr: the log has both. */
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDERR_MERGE);
   /* meson test sets MALLOC_PERTURB_, which makes malloc write every block it
    * hands out: a buffer sized for a frame that never arrives would then be
    * resident in full.  The daemon's memory is measured as it runs in
    * production. */
   g_subprocess_launcher_unsetenv (launcher, "MALLOC_PERTURB_");
-  g_subprocess_launcher_set_stderr_file_path (launcher, daemon->log_path);
+  g_subprocess_launcher_set_stdout_file_path (launcher, daemon->log_path);
   g_subprocess_launcher_set_child_setup (launcher, daemon_child_setup, &setup, NULL);
   daemon->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata,
                                                   &error);

@@ -348,6 +348,58 @@ test_memory_budget (void)
   stop_and_check_log (daemon);
 }
 
+#define KEPT_BUDGET (512 * 1024)
+#define KEPT_LONG (400 * 1024)
+#define KEPT_OTHER (300 * 1024)
+#define KEPT_PARTIAL (200 * 1024)
+
+/* A connection keeps the buffer of its last long message for its next
+ * one.  When another client's partial frame takes the daemon over its
+ * budget, that kept buffer, the largest holding, is given back rather
+ * than its client disconnected: both clients are answered after. */
+static void
+test_kept_buffers_first (void)
+{
+  g_autofree char *budget = g_strdup_printf ("%d", KEPT_BUDGET);
+  const char *daemon_args[] = { "--frame-timeout", "0", "--max-buffered-bytes", budget,
+                                "--verbose", NULL };
+  g_autofree char *text = g_malloc (KEPT_LONG);
+  Daemon *daemon;
+  int keeper, filler;
+  gint64 deadline;
+
+  memset (text, 'k', KEPT_LONG);
+  daemon = start_open_daemon ("kept.sock", 0, daemon_args);
+
+  keeper = connect_raw (daemon);
+  rabc_test_write_frame (keeper, text, KEPT_LONG);
+  assert_pong (keeper);
+
+  filler = connect_raw (daemon);
+  write_header (filler, KEPT_OTHER);
+  rabc_test_write_all (filler, text, KEPT_PARTIAL);
+
+  deadline = g_get_monotonic_time () + IO_TIMEOUT_S * G_USEC_PER_SEC;
+  while (count_in_log (daemon, "over budget: giving back the buffer kept") == 0)
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("no kept buffer given back; rabcd logged:\n%s", daemon_read_log (daemon));
+      g_usleep (10 * 1000);
+    }
+  g_assert_cmpuint (count_in_log (daemon, "disconnecting"), ==, 0);
+
+  /* Neither was disconnected. */
+  rabc_test_write_frame (keeper, "ping", 4);
+  assert_pong (keeper);
+  rabc_test_write_all (filler, text, KEPT_OTHER - KEPT_PARTIAL);
+  assert_pong (filler);
+  g_assert_cmpuint (count_in_log (daemon, "disconnecting"), ==, 0);
+
+  close (keeper);
+  close (filler);
+  stop_and_check_log (daemon);
+}
+
 /* --- 3. bare headers under a memory limit -------------------------------- */
 
 #define HEADERS_CONNS 2000
@@ -1038,6 +1090,7 @@ main (int   argc,
 
   g_test_add_func ("/rabc/limits/unread-replies", test_unread_replies);
   g_test_add_func ("/rabc/limits/memory-budget", test_memory_budget);
+  g_test_add_func ("/rabc/limits/kept-buffers-first", test_kept_buffers_first);
   g_test_add_func ("/rabc/limits/bare-headers", test_bare_headers);
   g_test_add_func ("/rabc/limits/out-of-memory", test_out_of_memory);
   g_test_add_func ("/rabc/limits/frame-timeout", test_frame_timeout);
