@@ -3,6 +3,9 @@
  * SPDX-License-Identifier: MIT
  */
 
+#define _GNU_SOURCE
+
+#include <dlfcn.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -14,6 +17,41 @@
 #include "rabc-test-util.h"
 
 #define PING_FRAME_SIZE (RABC_FRAME_HEADER_SIZE + 4)
+
+/* When not -1, how many bytes the next sendmsg() of this process may
+ * write: a test makes a short write stop where it wants, inside a frame's
+ * header for instance, which no real socket can be made to do. */
+static gssize sendmsg_limit = -1;
+
+ssize_t
+sendmsg (int                  fd,
+         const struct msghdr *msg,
+         int                  flags)
+{
+  static ssize_t (*real_sendmsg) (int, const struct msghdr *, int);
+  struct iovec iov[8];
+  struct msghdr limited = *msg;
+  gsize left;
+
+  if (real_sendmsg == NULL)
+    real_sendmsg = (ssize_t (*) (int, const struct msghdr *, int)) dlsym (RTLD_NEXT, "sendmsg");
+  if (sendmsg_limit < 0)
+    return real_sendmsg (fd, msg, flags);
+
+  g_assert_cmpuint (msg->msg_iovlen, <=, G_N_ELEMENTS (iov));
+  left = sendmsg_limit;
+  sendmsg_limit = -1;
+  limited.msg_iov = iov;
+  limited.msg_iovlen = 0;
+  for (gsize i = 0; i < msg->msg_iovlen && left > 0; i++)
+    {
+      iov[i].iov_base = msg->msg_iov[i].iov_base;
+      iov[i].iov_len = MIN (msg->msg_iov[i].iov_len, left);
+      left -= iov[i].iov_len;
+      limited.msg_iovlen++;
+    }
+  return real_sendmsg (fd, &limited, flags);
+}
 
 /* One end of a socket pair as a RabcConnection that answers every message
  * with "pong", as a server does; the test holds the other end, raw. */
@@ -495,6 +533,39 @@ test_connection_writev_partial (void)
   pair_clear (&pair);
 }
 
+/* A long message's sendmsg() that stops anywhere, inside the header too,
+ * leaves just the rest queued, and the peer gets the frame whole. */
+static void
+test_connection_writev_short (void)
+{
+  const gsize len = 32 * 1024;
+  g_autofree char *text = g_malloc (len);
+  g_autoptr(GByteArray) expected = NULL;
+
+  for (gsize i = 0; i < len; i++)
+    text[i] = 'a' + i % 26;
+  expected = frame_of (text, len);
+
+  for (gssize limit = 1; limit <= RABC_FRAME_HEADER_SIZE + 2; limit++)
+    {
+      g_autoptr(GByteArray) got = g_byte_array_new ();
+      g_autoptr(GError) error = NULL;
+      Pair pair;
+
+      pair_init (&pair, 0, 0);
+      sendmsg_limit = limit;
+      g_assert_true (rabc_connection_queue_message (pair.conn, text, len, &error));
+      g_assert_no_error (error);
+      g_assert_cmpint (sendmsg_limit, ==, -1);
+      g_assert_cmpuint (rabc_connection_get_bytes_moved (pair.conn), ==, limit);
+      g_assert_cmpuint (rabc_connection_get_queued (pair.conn), ==, expected->len - limit);
+
+      peer_collect (&pair, got, expected->len);
+      g_assert_cmpmem (got->data, got->len, expected->data, expected->len);
+      pair_clear (&pair);
+    }
+}
+
 /* With the send buffer full, a long message is all queued, intact. */
 static void
 test_connection_writev_full (void)
@@ -598,6 +669,7 @@ main (int   argc,
   g_test_add_func ("/rabc/connection/waits-for-output", test_connection_waits_for_output);
   g_test_add_func ("/rabc/connection/accounting", test_connection_accounting);
   g_test_add_func ("/rabc/connection/writev-partial", test_connection_writev_partial);
+  g_test_add_func ("/rabc/connection/writev-short", test_connection_writev_short);
   g_test_add_func ("/rabc/connection/writev-full", test_connection_writev_full);
   g_test_add_func ("/rabc/connection/buffer-kept", test_connection_buffer_kept);
 
