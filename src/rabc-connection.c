@@ -283,10 +283,9 @@ rabc_connection_set_max_message_size (RabcConnection *conn,
 
 /*
  * rabc_connection_set_read_policy:
- * @read_size: how many bytes to ask for per read between frames, at least
- *   RABC_FRAME_HEADER_SIZE
- * @read_budget: the most bytes one handle_io() reads, from @read_size to
- *   64 KiB
+ * @read_size: how many bytes to ask for per read between frames, from
+ *   RABC_FRAME_HEADER_SIZE to RABC_CONNECTION_READ_SIZE
+ * @read_budget: the most bytes one handle_io() reads, at least @read_size
  * @output_limit: stop reading while this much output or more is queued,
  *   or 0 to read whatever is queued
  *
@@ -309,7 +308,7 @@ rabc_connection_set_read_policy (RabcConnection *conn,
                                  gsize           output_limit)
 {
   g_return_if_fail (read_size >= RABC_FRAME_HEADER_SIZE && read_size <= read_budget);
-  g_return_if_fail (read_budget <= READ_CHUNK_SIZE);
+  g_return_if_fail (read_size <= READ_CHUNK_SIZE);
 
   conn->read_size = read_size;
   conn->read_budget = read_budget;
@@ -709,7 +708,7 @@ next_read (RabcConnection *conn,
 
   if (room != NULL)
     return room;
-  *wanted = size;
+  *wanted = MIN (size, READ_CHUNK_SIZE);
   return chunk;
 }
 

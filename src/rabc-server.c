@@ -106,7 +106,7 @@
  * ready in it and at least 1 KiB each, so that a client pipelining requests
  * as fast as it can has at most 129 of them answered before the others'
  * turn once a hundred are ready; the rest of a long message is read within
- * a share of 1 MiB per round, at most 64 KiB and at least 1 KiB each. Each
+ * a share of 1 MiB per round, at most 128 KiB and at least 1 KiB each. Each
  * kind of log message a client can cause appears at most ten times in any
  * ten seconds, followed by a line counting the others.
  *
@@ -252,12 +252,13 @@ static guint signals[N_SIGNALS];
  * it, and the least share: one ready client alone is read 64 KiB at a
  * time, a hundred 1 KiB each, so that at most 129 messages of each are
  * answered before the others' turn.  A frame still missing bytes is read
- * further, within a share of ROUND_BYTES, at most 64 KiB: a hundred
- * clients in the middle of long messages are read 10 KiB each. */
+ * further, within a share of ROUND_BYTES, at most 128 KiB: a hundred
+ * clients in the middle of long messages are read 10 KiB each, and a lone
+ * client's message of 64 KiB comes in one round, header included. */
 #define ROUND_READ (64 * 1024)
 #define MIN_READ_SHARE 1024
 #define ROUND_BYTES (1024 * 1024)
-#define MAX_READ_BUDGET (64 * 1024)
+#define MAX_READ_BUDGET (128 * 1024)
 /* The replies to one read stay within this much, or one reply when the
  * reply is longer: a read of N bytes holds at most N / 8 + 1 messages. */
 #define REPLIES_PER_READ (128 * 1024)
