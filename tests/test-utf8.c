@@ -132,6 +132,34 @@ test_utf8_random_texts (void)
     }
 }
 
+/* Sequences good and bad at every position of a long ASCII text, and the
+ * text cut at every position around them, so that each is met by the
+ * paths that take 32 bytes, 8 bytes and one byte at a time, at every
+ * alignment. */
+static void
+test_utf8_in_long_ascii (void)
+{
+  static const char *const sequences[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+                                           "\x80", "\xc3", "\xe2\x82", "\xed\xa0\x80",
+                                           "\xf4\x90\x80\x80", "\xc0\x80", "\xff" };
+  guchar text[100];
+
+  for (gsize s = 0; s < G_N_ELEMENTS (sequences); s++)
+    {
+      gsize n = strlen (sequences[s]);
+
+      for (gsize at = 0; at + n <= sizeof text; at++)
+        {
+          memset (text, 'a', sizeof text);
+          memcpy (text + at, sequences[s], n);
+          for (gsize cut = at; cut <= sizeof text; cut++)
+            check (text, cut);
+          /* And after it, ASCII at every length. */
+          check (text + at, sizeof text - at);
+        }
+    }
+}
+
 /* An empty message may have no buffer at all. */
 static void
 test_utf8_empty (void)
@@ -148,6 +176,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/rabc/utf8/empty", test_utf8_empty);
+  g_test_add_func ("/rabc/utf8/in-long-ascii", test_utf8_in_long_ascii);
   g_test_add_func ("/rabc/utf8/every-short-sequence", test_utf8_every_short_sequence);
   g_test_add_func ("/rabc/utf8/four-byte-sequences", test_utf8_four_byte_sequences);
   g_test_add_func ("/rabc/utf8/random-texts", test_utf8_random_texts);
