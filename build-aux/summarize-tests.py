@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Prints one closing line, "N passed, N failed", for meson's test logs.
 
-Each test that did not pass is named first, with its log, so that a run
-whose output is read only in part still says what failed."""
+Each test that did not pass is named first, with the end of its output
+and of its errors, so that a run whose output is read only in part still
+says what failed."""
 
 import json
 import sys
@@ -20,8 +21,12 @@ for path in sys.argv[1:]:
             else:
                 failed += 1
                 print(f"{result}: {test['name']} ({path})")
-                output = (test.get("stdout") or "").rstrip()
-                if output:
-                    print("\n".join(output.splitlines()[-40:]))
+                # meson keeps stderr apart: GLib's assertion messages and
+                # the sanitizers' reports are there.
+                for stream in ("stdout", "stderr"):
+                    output = (test.get(stream) or "").rstrip()
+                    if output:
+                        print(f"--- {stream}:")
+                        print("\n".join(output.splitlines()[-40:]))
 
 print(f"{passed} passed, {failed} failed, {skipped} skipped")

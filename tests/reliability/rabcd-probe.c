@@ -217,6 +217,9 @@ daemon_start_full (const DaemonOptions *options)
    * resident in full.  The daemon's memory is measured as it runs in
    * production. */
   g_subprocess_launcher_unsetenv (launcher, "MALLOC_PERTURB_");
+  /* Debug messages are in the log when a test asks for them (--verbose),
+   * not whenever the tests run with G_MESSAGES_DEBUG set. */
+  g_subprocess_launcher_unsetenv (launcher, "G_MESSAGES_DEBUG");
   g_subprocess_launcher_set_stdout_file_path (launcher, daemon->log_path);
   g_subprocess_launcher_set_child_setup (launcher, daemon_child_setup, &setup, NULL);
   daemon->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata,
