@@ -235,11 +235,9 @@ bench_gdbus_load_run (const char       *path,
   g_autofree char *message = bench_request_message (request_size);
   GdbusLoad load = { 0 };
   GSource *tick = NULL;
-  gint64 start, window_start, window_end, now;
-  guint64 answered_at_start = 0;
-  gint64 cpu_at_start = 0, self_at_start = 0;
-  gboolean measuring = FALSE;
+  BenchWindow window;
   gboolean ok = FALSE;
+  gint64 now;
 
   memset (result, 0, sizeof *result);
   result->n_conns = n_conns;
@@ -274,32 +272,14 @@ bench_gdbus_load_run (const char       *path,
       gdbus_load_send (&load, call);
     }
 
-  start = bench_now_ns ();
-  window_start = start + (gint64) (warmup_s * 1e9);
-  window_end = window_start + (gint64) (duration_s * 1e9);
+  /* The load generator is this process: GDBus's worker thread too. */
+  bench_window_init (&window, server_pid, bench_self_cpu_ns, warmup_s, duration_s);
 
   for (;;)
     {
       now = bench_now_ns ();
-      if (!measuring && now >= window_start)
-        {
-          measuring = TRUE;
-          window_start = now;
-          answered_at_start = load.answered;
-          cpu_at_start = bench_proc_cpu_ns (server_pid);
-          self_at_start = bench_self_cpu_ns ();
-        }
-      if (measuring && load.sending && now >= window_end)
-        {
-          gint64 cpu = bench_proc_cpu_ns (server_pid);
-
-          load.sending = FALSE;
-          result->window_s = (now - window_start) / 1e9;
-          result->req_per_s = (load.answered - answered_at_start) / result->window_s;
-          result->server_cpu = cpu >= 0 && cpu_at_start >= 0
-                             ? (cpu - cpu_at_start) / 1e9 / result->window_s : -1;
-          result->loadgen_cpu = (bench_self_cpu_ns () - self_at_start) / 1e9 / result->window_s;
-        }
+      if (bench_window_update (&window, now, load.answered, result))
+        load.sending = FALSE;
       if (load.error != NULL)
         {
           g_propagate_prefixed_error (error, g_steal_pointer (&load.error), "GDBus call: ");
@@ -310,7 +290,7 @@ bench_gdbus_load_run (const char       *path,
           ok = TRUE;
           break;
         }
-      if (!load.sending && now > window_end + G_GINT64_CONSTANT (10000000000))
+      if (!load.sending && now > window.closes + G_GINT64_CONSTANT (10000000000))
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                        "%u calls were not answered within 10 s", load.outstanding);

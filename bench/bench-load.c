@@ -182,6 +182,51 @@ load_receive (Load      *load,
   return resend ? load_send (load, conn, error) : TRUE;
 }
 
+void
+bench_window_init (BenchWindow  *window,
+                   pid_t         server_pid,
+                   gint64      (*self_cpu_ns) (void),
+                   double        warmup_s,
+                   double        duration_s)
+{
+  memset (window, 0, sizeof *window);
+  window->server_pid = server_pid;
+  window->self_cpu_ns = self_cpu_ns;
+  window->duration_ns = (gint64) (duration_s * 1e9);
+  window->opens = bench_now_ns () + (gint64) (warmup_s * 1e9);
+  window->closes = window->opens + window->duration_ns;
+}
+
+gboolean
+bench_window_update (BenchWindow     *window,
+                     gint64           now,
+                     guint64          answered,
+                     BenchLoadResult *result)
+{
+  gint64 server_cpu;
+
+  if (!window->open && now >= window->opens)
+    {
+      window->open = TRUE;
+      window->opens = now;
+      window->closes = now + window->duration_ns;
+      window->answered_at_open = answered;
+      window->server_cpu_at_open = bench_proc_cpu_ns (window->server_pid);
+      window->self_cpu_at_open = window->self_cpu_ns ();
+    }
+  if (!window->open || window->closed || now < window->closes)
+    return FALSE;
+
+  window->closed = TRUE;
+  server_cpu = bench_proc_cpu_ns (window->server_pid);
+  result->window_s = (now - window->opens) / 1e9;
+  result->req_per_s = (answered - window->answered_at_open) / result->window_s;
+  result->server_cpu = server_cpu >= 0 && window->server_cpu_at_open >= 0
+                     ? (server_cpu - window->server_cpu_at_open) / 1e9 / result->window_s : -1;
+  result->loadgen_cpu = (window->self_cpu_ns () - window->self_cpu_at_open) / 1e9 / result->window_s;
+  return TRUE;
+}
+
 gboolean
 bench_load_run (const char       *path,
                 pid_t             server_pid,
@@ -193,11 +238,10 @@ bench_load_run (const char       *path,
                 GError          **error)
 {
   struct epoll_event events[MAX_EVENTS];
-  gint64 start, window_start, window_end, now;
-  guint64 answered_at_start = 0;
-  double cpu_at_start = 0, self_at_start = 0;
-  gboolean measuring = FALSE, sending = TRUE;
+  BenchWindow window;
+  gboolean sending = TRUE;
   gboolean ok = FALSE;
+  gint64 now;
   Load load;
 
   memset (result, 0, sizeof *result);
@@ -215,41 +259,19 @@ bench_load_run (const char       *path,
     if (!load_send (&load, &load.conns[i], error))
       goto out;
 
-  start = bench_now_ns ();
-  window_start = start + (gint64) (warmup_s * 1e9);
-  window_end = window_start + (gint64) (duration_s * 1e9);
+  /* The load generator is this thread. */
+  bench_window_init (&window, server_pid, bench_thread_cpu_ns, warmup_s, duration_s);
 
   for (;;)
     {
       int n;
 
       now = bench_now_ns ();
-      if (!measuring && now >= window_start)
-        {
-          /* The window is @duration_s from when it really starts: a load
-           * generator kept from running past the planned end would
-           * otherwise measure a window of no length. */
-          measuring = TRUE;
-          window_start = now;
-          window_end = now + (gint64) (duration_s * 1e9);
-          answered_at_start = load.answered;
-          cpu_at_start = bench_proc_cpu_seconds (server_pid);
-          self_at_start = bench_thread_cpu_seconds ();
-        }
-      if (measuring && sending && now >= window_end)
-        {
-          double cpu = bench_proc_cpu_seconds (server_pid);
-
-          sending = FALSE;
-          result->window_s = (now - window_start) / 1e9;
-          result->req_per_s = (load.answered - answered_at_start) / result->window_s;
-          result->server_cpu = cpu >= 0 && cpu_at_start >= 0
-                             ? (cpu - cpu_at_start) / result->window_s : -1;
-          result->loadgen_cpu = (bench_thread_cpu_seconds () - self_at_start) / result->window_s;
-        }
+      if (bench_window_update (&window, now, load.answered, result))
+        sending = FALSE;
       if (!sending && load.outstanding == 0)
         break;
-      if (!sending && now > window_end + DRAIN_TIMEOUT_NS)
+      if (!sending && now > window.closes + DRAIN_TIMEOUT_NS)
         {
           g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                        "%u requests were not answered within %d s",

@@ -22,6 +22,37 @@ typedef struct {
   double  loadgen_cpu;   /* CPUs the load generator used during the window */
 } BenchLoadResult;
 
+/* The measuring window of a throughput run.  It opens once the warm-up is
+ * over and lasts its duration from when it really opens: a load generator
+ * kept from running past the planned start still measures a whole
+ * window.  CPU is in nanoseconds: the server's from bench_proc_cpu_ns(),
+ * the load generator's from @self_cpu_ns. */
+typedef struct {
+  pid_t    server_pid;
+  gint64 (*self_cpu_ns) (void);
+  gint64   duration_ns;
+  gint64   opens;        /* planned, then when it did */
+  gint64   closes;
+  gboolean open;
+  gboolean closed;
+  guint64  answered_at_open;
+  gint64   server_cpu_at_open;
+  gint64   self_cpu_at_open;
+} BenchWindow;
+
+void     bench_window_init   (BenchWindow      *window,
+                              pid_t             server_pid,
+                              gint64          (*self_cpu_ns) (void),
+                              double            warmup_s,
+                              double            duration_s);
+/* Moves the window on to @now, with @answered replies counted so far.
+ * Returns: TRUE when it closes, with @result's window_s, req_per_s,
+ *   server_cpu and loadgen_cpu set */
+gboolean bench_window_update (BenchWindow      *window,
+                              gint64            now,
+                              guint64           answered,
+                              BenchLoadResult  *result);
+
 /* Opens @n_conns connections, keeps one request of @request_size bytes
  * (bench_request_message()) in flight on each (the next is sent when the
  * "pong" arrives), counts replies for @duration_s after @warmup_s, then

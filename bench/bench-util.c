@@ -355,27 +355,6 @@ bench_proc_rss_kib (pid_t pid)
   return strtol (line + strlen ("\nVmRSS:"), NULL, 10);
 }
 
-double
-bench_proc_cpu_seconds (pid_t pid)
-{
-  g_autofree char *path = g_strdup_printf ("/proc/%d/stat", (int) pid);
-  g_autofree char *contents = NULL;
-  unsigned long utime, stime;
-  const char *p;
-
-  if (!g_file_get_contents (path, &contents, NULL, NULL))
-    return -1;
-
-  /* The command name may hold spaces: fields are counted after its ')'. */
-  p = strrchr (contents, ')');
-  if (p == NULL ||
-      sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-              &utime, &stime) != 2)
-    return -1;
-
-  return (double) (utime + stime) / sysconf (_SC_CLK_TCK);
-}
-
 int
 bench_proc_count_fds (pid_t pid)
 {
@@ -393,13 +372,13 @@ bench_proc_count_fds (pid_t pid)
   return n;
 }
 
-double
-bench_thread_cpu_seconds (void)
+gint64
+bench_thread_cpu_ns (void)
 {
   struct timespec ts;
 
   clock_gettime (CLOCK_THREAD_CPUTIME_ID, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
+  return (gint64) ts.tv_sec * G_GINT64_CONSTANT (1000000000) + ts.tv_nsec;
 }
 
 gint64

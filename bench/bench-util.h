@@ -100,15 +100,15 @@ void     bench_kill_all_children  (void);
 
 /* /proc readers: -1 when unavailable. */
 long     bench_proc_rss_kib       (pid_t pid);
-double   bench_proc_cpu_seconds   (pid_t pid);
 int      bench_proc_count_fds     (pid_t pid);
-double   bench_thread_cpu_seconds (void);
 /* CPU time of every thread of @pid, in nanoseconds, from
  * /proc/PID/task/TID/schedstat; -1 when unavailable. */
 gint64   bench_proc_cpu_ns        (pid_t pid);
 /* CPU time of this process, all its threads, from getrusage (RUSAGE_SELF),
  * in nanoseconds. */
 gint64   bench_self_cpu_ns        (void);
+/* CPU time of the calling thread, in nanoseconds. */
+gint64   bench_thread_cpu_ns      (void);
 
 /* Sockets. */
 int      bench_connect_blocking   (const char *path,
