@@ -54,6 +54,28 @@ on_quit_signal (int signum)
   quit_requested = 1;
 }
 
+/* Takes what @end leaves of the next frame's header from *@p, which it
+ * moves past it; the header may come in pieces.
+ * Returns: whether the header is whole, its length then in @frame_len */
+static gboolean
+take_header (RawConn       *c,
+             const guint8 **p,
+             const guint8  *end,
+             guint64       *frame_len)
+{
+  gsize k = MIN ((gsize) (BENCH_FRAME_HEADER_SIZE - c->header_len), (gsize) (end - *p));
+
+  memcpy (c->header + c->header_len, *p, k);
+  c->header_len += k;
+  *p += k;
+  if (c->header_len < BENCH_FRAME_HEADER_SIZE)
+    return FALSE;
+
+  c->header_len = 0;
+  memcpy (frame_len, c->header, sizeof *frame_len);
+  return TRUE;
+}
+
 /* Returns the number of complete frames in @data, or -1 for a frame that
  * is too long. */
 static long
@@ -78,17 +100,10 @@ count_frames (RawConn      *c,
         }
 
       {
-        gsize k = MIN ((gsize) (BENCH_FRAME_HEADER_SIZE - c->header_len), (gsize) (end - p));
         guint64 frame_len;
 
-        memcpy (c->header + c->header_len, p, k);
-        c->header_len += k;
-        p += k;
-        if (c->header_len < BENCH_FRAME_HEADER_SIZE)
+        if (!take_header (c, &p, end, &frame_len))
           break;
-
-        c->header_len = 0;
-        memcpy (&frame_len, c->header, sizeof frame_len);
         if (frame_len >= BENCH_MAX_MESSAGE_SIZE)
           return -1;
         if (frame_len == 0)
@@ -202,17 +217,10 @@ echo_frames (int           epoll_fd,
     {
       if (c->frame == NULL)
         {
-          gsize k = MIN ((gsize) (BENCH_FRAME_HEADER_SIZE - c->header_len), (gsize) (end - p));
           guint64 frame_len;
 
-          memcpy (c->header + c->header_len, p, k);
-          c->header_len += k;
-          p += k;
-          if (c->header_len < BENCH_FRAME_HEADER_SIZE)
+          if (!take_header (c, &p, end, &frame_len))
             break;
-
-          c->header_len = 0;
-          memcpy (&frame_len, c->header, sizeof frame_len);
           if (frame_len >= BENCH_MAX_MESSAGE_SIZE)
             return FALSE;
           c->frame_size = BENCH_FRAME_HEADER_SIZE + frame_len;
