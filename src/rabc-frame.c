@@ -230,13 +230,13 @@ reserve_payload (RabcFrameDecoder  *self,
   return resize_buffer (self, MIN (frame_size (self), MAX (needed, 2 * self->allocated)), error);
 }
 
-/* Whether the buffer is right for a frame of @payload_len bytes: the frame
- * is larger than a quarter of it. */
+/* Whether a buffer of @allocated bytes is right for a frame of
+ * @payload_len bytes: the frame is larger than a quarter of it. */
 static gboolean
-buffer_fits (const RabcFrameDecoder *self,
-             gsize                   payload_len)
+buffer_fits (gsize allocated,
+             gsize payload_len)
 {
-  return RABC_FRAME_HEADER_SIZE + payload_len > self->allocated / 4;
+  return RABC_FRAME_HEADER_SIZE + payload_len > allocated / 4;
 }
 
 /* Delivers the payload collected in the buffer. */
@@ -253,7 +253,7 @@ deliver_collected (RabcFrameDecoder  *self,
   gsize allocated = self->allocated;
   gboolean ok;
 
-  self->buffer_used |= buffer_fits (self, self->payload_len);
+  self->buffer_used |= buffer_fits (self->allocated, self->payload_len);
   self->in_payload = FALSE;
   self->allocated = 0;
   ok = deliver ((const char *) buffer + payload_offset (self), self->payload_len,
@@ -350,7 +350,7 @@ rabc_frame_decoder_feed (RabcFrameDecoder  *self,
       else
         {
           /* A kept buffer much larger than this frame is given back. */
-          if (self->buffer != NULL && !buffer_fits (self, frame_len))
+          if (self->buffer != NULL && !buffer_fits (self->allocated, frame_len))
             buffer_free (self);
           self->in_payload = TRUE;
           self->payload_len = frame_len;
@@ -453,7 +453,7 @@ decode_buffer (RabcFrameDecoder  *self,
 
       if (avail >= frame_len)
         {
-          if (RABC_FRAME_HEADER_SIZE + frame_len > *allocated / 4)
+          if (buffer_fits (*allocated, frame_len))
             self->buffer_used = TRUE;
           if (!deliver ((const char *) data + p + RABC_FRAME_HEADER_SIZE, frame_len,
                         func, user_data, &keep_going, error))
@@ -467,7 +467,7 @@ decode_buffer (RabcFrameDecoder  *self,
       self->payload_filled = avail;
       self->payload_after_header = TRUE;
       partial = RABC_FRAME_HEADER_SIZE + avail;
-      if (RABC_FRAME_HEADER_SIZE + frame_len <= *allocated / 4)
+      if (!buffer_fits (*allocated, frame_len))
         {
           /* Much larger than this frame: collect it in a buffer of its
            * own, which grows as its bytes arrive. */
