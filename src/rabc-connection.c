@@ -464,25 +464,25 @@ fail_out_of_memory (RabcConnection *conn,
   return FALSE;
 }
 
-/* Writes the frame of @text at once, header and payload in one system
- * call, without copying it to the output buffer.  Nothing is queued, so
- * this keeps the order.  A failure writes nothing: the next flush meets
- * it again and fails the connection from there.
+/* Writes the frame of @text, whose @header is written, at once, header
+ * and payload in one system call, without copying it to the output
+ * buffer.  Nothing is queued, so this keeps the order.  A failure writes
+ * nothing: the next flush meets it again and fails the connection from
+ * there.
  *
  * Returns: how many bytes of the frame were written */
 static gsize
 write_frame_now (RabcConnection *conn,
+                 guint8         *header,
                  const char     *text,
                  gsize           len)
 {
-  guint8 header[RABC_FRAME_HEADER_SIZE];
   struct iovec iov[2];
   struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
   gssize n;
 
-  rabc_frame_write_header (header, len);
   iov[0].iov_base = header;
-  iov[0].iov_len = sizeof header;
+  iov[0].iov_len = RABC_FRAME_HEADER_SIZE;
   iov[1].iov_base = (char *) text;
   iov[1].iov_len = len;
 
@@ -507,12 +507,14 @@ append_frame (RabcConnection *conn,
               gsize           len)
 {
   gsize frame_size = RABC_FRAME_HEADER_SIZE + len;
+  guint8 header[RABC_FRAME_HEADER_SIZE];
   gsize written = 0;
   guint8 *room;
 
+  rabc_frame_write_header (header, len);
   if (len >= DIRECT_WRITE_SIZE && rabc_connection_get_queued (conn) == 0 && conn->fd >= 0)
     {
-      written = write_frame_now (conn, text, len);
+      written = write_frame_now (conn, header, text, len);
       if (written == frame_size)
         return TRUE;
     }
@@ -520,15 +522,13 @@ append_frame (RabcConnection *conn,
   room = output_reserve (&conn->out, frame_size - written, conn->output_limit);
   if (room == NULL)
     return FALSE;
-  if (written == 0)
-    rabc_frame_write (room, text, len);
-  else if (written < RABC_FRAME_HEADER_SIZE)
+  /* What the socket did not take: the rest of the header, if any, then
+   * the rest of the payload. */
+  if (written < RABC_FRAME_HEADER_SIZE)
     {
-      guint8 header[RABC_FRAME_HEADER_SIZE];
-
-      rabc_frame_write_header (header, len);
       memcpy (room, header + written, RABC_FRAME_HEADER_SIZE - written);
-      memcpy (room + RABC_FRAME_HEADER_SIZE - written, text, len);
+      if (len > 0)
+        memcpy (room + RABC_FRAME_HEADER_SIZE - written, text, len);
     }
   else
     memcpy (room, text + (written - RABC_FRAME_HEADER_SIZE), frame_size - written);
