@@ -91,8 +91,9 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static guint notify_signal;
 
-/* The largest buffer a kept request keeps for the next message. */
-#define RETIRED_BUFFER_SIZE 4096
+/* The largest buffer a kept request keeps for the next message: a server
+ * keeps at most one request for each client. */
+#define RETIRED_BUFFER_SIZE 256
 
 static void
 rabc_request_finalize (GObject *object)

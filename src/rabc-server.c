@@ -186,8 +186,6 @@ struct _RabcServer {
    * round and again whenever application code ran since (see
    * check_handlers()), not for every message. */
   gboolean        handling;
-  /* A request nobody can reach any more, kept to make the next one. */
-  RabcRequest    *spare_request;
 };
 
 /* One connected client. */
@@ -201,6 +199,9 @@ typedef struct {
   /* Made when first needed (a signal handler, a request, a list of the
    * peers), so that a server without handlers spends nothing on it. */
   RabcPeer       *peer;
+  /* An answered request kept to make its next one (see
+   * rabc_request_retire()): its peer is this client's already. */
+  RabcRequest    *spare_request;
   /* The requests received and not answered yet, or answered and waiting
    * behind one that is not. */
   RabcReplyQueue  replies;
@@ -364,6 +365,7 @@ client_free (Client *client)
 {
   rabc_reply_queue_clear (&client->replies);
   client_clear_deferred (client);
+  g_clear_object (&client->spare_request);
   if (client->peer != NULL)
     {
       /* Its last reference may go in another thread. */
@@ -427,12 +429,9 @@ drop_client (RabcServer *self,
 
   /* The peer outlives the client for the signal, and as long as the
    * application holds it, but not in a request kept for reuse. */
+  g_clear_object (&client->spare_request);
   if (client->peer != NULL)
-    {
-      if (self->spare_request != NULL && rabc_request_get_peer (self->spare_request) == client->peer)
-        g_clear_object (&self->spare_request);
-      rabc_peer_disconnect (client->peer);
-    }
+    rabc_peer_disconnect (client->peer);
   if (emit && g_signal_has_handler_pending (self, signals[CLIENT_DISCONNECTED], 0, TRUE))
     peer = g_object_ref (client_get_peer (self, client));
   if (self->dispatch_depth > 0)
@@ -801,8 +800,8 @@ handle_request (RabcServer *self,
   guint64 seq = rabc_reply_queue_get_next_seq (replies);
   gboolean handled = FALSE;
 
-  request = rabc_request_new (g_steal_pointer (&self->spare_request), client_get_peer (self, client), seq,
-                              text, len);
+  request = rabc_request_new (g_steal_pointer (&client->spare_request), client_get_peer (self, client),
+                              seq, text, len);
   client->answered_in_handler = FALSE;
   g_signal_emit (self, signals[HANDLE_REQUEST], 0, request, &handled);
 
@@ -828,9 +827,9 @@ handle_request (RabcServer *self,
     }
 
   /* A request whose client is gone is not kept: it would keep the peer. */
-  if (self->spare_request == NULL && !rabc_connection_is_closed (client->conn) &&
+  if (client->spare_request == NULL && !rabc_connection_is_closed (client->conn) &&
       rabc_request_retire (request))
-    self->spare_request = g_steal_pointer (&request);
+    client->spare_request = g_steal_pointer (&request);
   else
     /* Its last reference may go in another thread. */
     rabc_tsan_publish (request);
@@ -1365,7 +1364,6 @@ rabc_server_finalize (GObject *object)
   RabcServer *self = RABC_SERVER (object);
 
   rabc_peer_table_clear (&self->peers);
-  g_clear_object (&self->spare_request);
   g_clear_pointer (&self->allowed_uids, g_array_unref);
   g_clear_pointer (&self->dropped, g_ptr_array_unref);
   g_clear_pointer (&self->reply_frame, g_byte_array_unref);
