@@ -134,15 +134,15 @@ test_utf8_random_texts (void)
 
 /* Sequences good and bad at every position of a long ASCII text, and the
  * text cut at every position around them, so that each is met by the
- * paths that take 32 bytes, 8 bytes and one byte at a time, at every
- * alignment. */
+ * paths that take 64 bytes (with SSE2), 32 bytes, 8 bytes and one byte at
+ * a time, in the first block and in later ones, at every alignment. */
 static void
 test_utf8_in_long_ascii (void)
 {
   static const char *const sequences[] = { "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
                                            "\x80", "\xc3", "\xe2\x82", "\xed\xa0\x80",
                                            "\xf4\x90\x80\x80", "\xc0\x80", "\xff" };
-  guchar text[100];
+  guchar text[200];
 
   for (gsize s = 0; s < G_N_ELEMENTS (sequences); s++)
     {
