@@ -107,9 +107,8 @@
  * requests as fast as it can has at most 82 of them answered before the
  * others' turn once a hundred are ready; the rest of a long message is read
  * within a share of 1 MiB per round, at most 128 KiB and at least 512
- * bytes each. Each
- * kind of log message a client can cause appears at most ten times in any
- * ten seconds, followed by a line counting the others.
+ * bytes each. Each kind of log message a client can cause appears at most
+ * ten times in any ten seconds, followed by a line counting the others.
  *
  * The server is careful with the socket file: it holds a lock file beside
  * it, refuses to start while another server holds that lock or answers on
@@ -253,11 +252,11 @@ static guint signals[N_SIGNALS];
 /* What one round reads between frames, shared among the clients ready in
  * it, and the least share: one ready client alone is read 64 KiB at a
  * time, a hundred 655 bytes each, so that at most 82 messages of each are
- * answered before the others' turn (a round of 64 KiB of pings takes about
- * 0.7 ms on a 2-CPU VM, which is what a victim beside them waits).  A frame still missing bytes is read
- * further, within a share of ROUND_BYTES, at most 128 KiB: a hundred
- * clients in the middle of long messages are read 10 KiB each, and a lone
- * client's message of 64 KiB comes in one round, header included. */
+ * answered before the others' turn; a client beside them waits about one
+ * round.  A frame still missing bytes is read further, within a share of
+ * ROUND_BYTES, at most 128 KiB: a hundred clients in the middle of long
+ * messages are read 10 KiB each, and a lone client's message of 64 KiB
+ * comes in one round, header included. */
 #define ROUND_READ (64 * 1024)
 #define MIN_READ_SHARE 512
 #define ROUND_BYTES (1024 * 1024)
