@@ -14,6 +14,7 @@
 
 #include <glib-unix.h>
 
+#include "rabc-frame-private.h"
 #include "rabc-test-util.h"
 
 typedef RabcTestFixture Fixture;
@@ -2593,6 +2594,97 @@ test_huge_max_pending_requests (Fixture       *fixture,
     }
 }
 
+#define N_GREEDY 200
+#define GREEDY_PINGS 300
+
+typedef struct {
+  guint       n_connected;
+  guint       n_handled;
+  /* Messages of each peer in the current round. */
+  GHashTable *in_round;
+  guint       most_in_round;
+} Turns;
+
+static void
+count_connected (RabcServer *server,
+                 RabcPeer   *peer,
+                 Turns      *turns)
+{
+  turns->n_connected++;
+}
+
+static gboolean
+count_turn (RabcServer  *server,
+            RabcRequest *request,
+            Turns       *turns)
+{
+  RabcPeer *peer = rabc_request_get_peer (request);
+  guint n = GPOINTER_TO_UINT (g_hash_table_lookup (turns->in_round, peer)) + 1;
+
+  g_hash_table_insert (turns->in_round, peer, GUINT_TO_POINTER (n));
+  turns->most_in_round = MAX (turns->most_in_round, n);
+  turns->n_handled++;
+  /* The server's reply. */
+  return FALSE;
+}
+
+static gboolean
+all_connected (gpointer user_data)
+{
+  Turns *turns = user_data;
+
+  return turns->n_connected == N_GREEDY;
+}
+
+/* Two hundred clients, each with 300 pings waiting in its socket: a round
+ * of the main loop reads each the least share, 512 bytes, so that no
+ * client has more than 65 messages handled before the others' turn. */
+static void
+test_many_pipelining_clients_take_turns (Fixture       *fixture,
+                                         gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RabcServer) server = rabc_server_new (fixture->path);
+  g_autoptr(GString) pings = g_string_new (NULL);
+  Turns turns = { .in_round = g_hash_table_new (NULL, NULL) };
+  int fds[N_GREEDY];
+  guint n_rounds = 0;
+
+  g_signal_connect (server, "client-connected", G_CALLBACK (count_connected), &turns);
+  g_signal_connect (server, "handle-request", G_CALLBACK (count_turn), &turns);
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < N_GREEDY; i++)
+    fds[i] = rabc_test_connect_raw (fixture->path);
+  wait_until (all_connected, &turns);
+
+  /* All of it is in the sockets before the server reads any. */
+  for (guint i = 0; i < GREEDY_PINGS; i++)
+    {
+      guint8 frame[RABC_FRAME_HEADER_SIZE + 4];
+
+      rabc_frame_write (frame, "ping", 4);
+      g_string_append_len (pings, (const char *) frame, sizeof frame);
+    }
+  for (guint i = 0; i < N_GREEDY; i++)
+    g_assert_cmpint (write (fds[i], pings->str, pings->len), ==, (gssize) pings->len);
+
+  /* One iteration of the main context is one round of the server's. */
+  while (turns.n_handled < N_GREEDY * GREEDY_PINGS)
+    {
+      g_hash_table_remove_all (turns.in_round);
+      g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpuint (++n_rounds, <=, 100);
+    }
+  /* A read of N bytes ends at most N / 8 + 1 messages. */
+  g_assert_cmpuint (turns.most_in_round, >, 0);
+  g_assert_cmpuint (turns.most_in_round, <=, 512 / RABC_FRAME_HEADER_SIZE + 1);
+
+  for (guint i = 0; i < N_GREEDY; i++)
+    close (fds[i]);
+  g_hash_table_unref (turns.in_round);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2640,6 +2732,8 @@ main (int   argc,
                  test_request_with_notify_handler_not_reused);
   RABC_TEST_ADD ("/rabc/service/closed-peer-is-not-kept-by-a-reused-request",
                  test_closed_peer_not_kept);
+  RABC_TEST_ADD ("/rabc/service/many-pipelining-clients-take-turns",
+                 test_many_pipelining_clients_take_turns);
   RABC_TEST_ADD ("/rabc/service/stop-in-handler-writes-what-was-answered",
                  test_stop_in_handler_writes_answers);
   RABC_TEST_ADD ("/rabc/service/handler-connected-mid-read-sees-next-message",
