@@ -70,6 +70,18 @@ gboolean rabc_frame_decoder_feed     (RabcFrameDecoder  *self,
 gboolean rabc_frame_decoder_is_idle  (const RabcFrameDecoder *self);
 gsize    rabc_frame_decoder_get_allocated (const RabcFrameDecoder *self);
 gsize    rabc_frame_decoder_get_missing   (const RabcFrameDecoder *self);
+gsize    rabc_frame_decoder_get_frame_size (const RabcFrameDecoder *self);
+gboolean rabc_frame_decoder_feed_whole    (RabcFrameDecoder  *self,
+                                           const guint8      *data,
+                                           gsize              len,
+                                           RabcFrameFunc      func,
+                                           gpointer           user_data,
+                                           gsize             *used,
+                                           gsize             *next_size,
+                                           GError           **error);
+gsize    rabc_frame_decoder_take_partial  (RabcFrameDecoder  *self,
+                                           guint8            *out,
+                                           gsize              max);
 guint8  *rabc_frame_decoder_get_room      (RabcFrameDecoder  *self,
                                            gsize              max,
                                            gsize             *room);

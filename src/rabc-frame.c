@@ -362,6 +362,122 @@ rabc_frame_decoder_feed (RabcFrameDecoder  *self,
   return TRUE;
 }
 
+/* The size, header included, of the frame being collected once its
+ * header is decoded; 0 between frames and within a header. */
+gsize
+rabc_frame_decoder_get_frame_size (const RabcFrameDecoder *self)
+{
+  return self->in_payload ? frame_size (self) : 0;
+}
+
+/*
+ * rabc_frame_decoder_feed_whole:
+ * @used: (out): how many bytes of @data were decoded
+ * @next_size: (out): the size, header included, of the frame that starts
+ *   at @used when its header is whole there, else 0
+ *
+ * Decodes the complete frames at the start of @data, as
+ * rabc_frame_decoder_feed() does, and stops before an incomplete one,
+ * which stays the caller's: it may receive the rest of it after it and
+ * call again, or feed it.  The decoder must be idle (see
+ * rabc_frame_decoder_take_partial()).  A header announcing a frame over
+ * the limit is an error at once, as in rabc_frame_decoder_feed().  When
+ * @func stops the decoding, the rest of @data counts as used.
+ *
+ * Returns: FALSE with @error set when the input breaks the protocol
+ */
+gboolean
+rabc_frame_decoder_feed_whole (RabcFrameDecoder  *self,
+                               const guint8      *data,
+                               gsize              len,
+                               RabcFrameFunc      func,
+                               gpointer           user_data,
+                               gsize             *used,
+                               gsize             *next_size,
+                               GError           **error)
+{
+  gsize p = 0;
+  gboolean keep_going = TRUE;
+
+  g_return_val_if_fail (rabc_frame_decoder_is_idle (self), FALSE);
+
+  *next_size = 0;
+  while (len - p >= RABC_FRAME_HEADER_SIZE)
+    {
+      guint64 frame_len;
+
+      memcpy (&frame_len, data + p, sizeof frame_len);
+      if (!check_size (frame_len, self->max_size, error))
+        return FALSE;
+      if (len - p - RABC_FRAME_HEADER_SIZE < frame_len)
+        {
+          *next_size = RABC_FRAME_HEADER_SIZE + frame_len;
+          break;
+        }
+
+      if (!deliver ((const char *) data + p + RABC_FRAME_HEADER_SIZE, frame_len,
+                    func, user_data, &keep_going, error))
+        return FALSE;
+      p += RABC_FRAME_HEADER_SIZE + frame_len;
+      if (!keep_going)
+        {
+          p = len;
+          break;
+        }
+    }
+
+  *used = p;
+  return TRUE;
+}
+
+/*
+ * rabc_frame_decoder_take_partial:
+ * @out: where the bytes go
+ * @max: the room at @out
+ *
+ * Hands the unfinished frame back, for a caller that will receive the
+ * rest of it after the bytes and decode it whole with
+ * rabc_frame_decoder_feed_whole(): a partial header, or a frame of at
+ * most @max bytes, header included.  The decoder is idle afterwards; a
+ * buffer of at least the size it keeps stays for the next long frame.
+ *
+ * Returns: how many bytes were written to @out, 0 when the decoder was
+ *   idle or the frame is larger than @max
+ */
+gsize
+rabc_frame_decoder_take_partial (RabcFrameDecoder *self,
+                                 guint8           *out,
+                                 gsize             max)
+{
+  gsize len;
+
+  if (!self->in_payload)
+    {
+      len = self->header_len;
+      if (len > max)
+        return 0;
+      memcpy (out, self->header, len);
+      self->header_len = 0;
+      return len;
+    }
+
+  if (frame_size (self) > max)
+    return 0;
+
+  rabc_frame_write_header (out, self->payload_len);
+  if (self->payload_filled > 0)
+    memcpy (out + RABC_FRAME_HEADER_SIZE, self->buffer + payload_offset (self),
+            self->payload_filled);
+  len = RABC_FRAME_HEADER_SIZE + self->payload_filled;
+
+  self->in_payload = FALSE;
+  self->payload_len = self->payload_filled = 0;
+  self->payload_after_header = FALSE;
+  if (self->allocated < self->keep_min_size)
+    buffer_free (self);
+  return len;
+}
+
 /*
  * rabc_frame_decoder_get_room:
  * @max: the most bytes the caller means to receive

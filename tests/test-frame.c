@@ -696,6 +696,110 @@ test_frame_in_place_max_size (void)
     }
 }
 
+
+/* Whole frames where they lie, for every place the input may end: the
+ * unfinished frame stays the caller's, with its size once its header is
+ * whole, and handed back from the decoder it is the same bytes. */
+static void
+test_frame_whole_every_end (void)
+{
+  const char *texts[] = { "ping", "", "h\xc3\xa9llo \xe2\x9c\x93", "pong", NULL };
+  g_autoptr(GByteArray) wire = encode_all (texts);
+
+  for (guint end = 0; end <= wire->len; end++)
+    {
+      g_autoptr(GError) error = NULL;
+      RabcFrameDecoder decoder;
+      Collector collector;
+      guint8 held[64];
+      gsize used, next, start = 0, n_whole = 0;
+
+      collector_init (&collector);
+      rabc_frame_decoder_init (&decoder, 1024);
+      g_assert_true (rabc_frame_decoder_feed_whole (&decoder, wire->data, end, collect, &collector,
+                                                    &used, &next, &error));
+      g_assert_no_error (error);
+
+      /* The frames that end by @end, and the one after them. */
+      for (guint i = 0; texts[i] != NULL; i++)
+        {
+          gsize size = RABC_FRAME_HEADER_SIZE + strlen (texts[i]);
+
+          if (start + size > end)
+            {
+              g_assert_cmpuint (next, ==, end - start >= RABC_FRAME_HEADER_SIZE ? size : 0);
+              break;
+            }
+          assert_message (&collector, i, texts[i], strlen (texts[i]));
+          start += size;
+          n_whole++;
+        }
+      g_assert_cmpuint (collector.messages->len, ==, n_whole);
+      g_assert_cmpuint (used, ==, start);
+      if (used == end)
+        g_assert_cmpuint (next, ==, 0);
+      g_assert_true (rabc_frame_decoder_is_idle (&decoder));
+
+      /* Fed instead, then taken back. */
+      g_assert_true (rabc_frame_decoder_feed (&decoder, wire->data + used, end - used, collect,
+                                              &collector, &error));
+      g_assert_cmpuint (collector.messages->len, ==, n_whole);
+      g_assert_cmpuint (rabc_frame_decoder_take_partial (&decoder, held, sizeof held), ==,
+                        end - used);
+      g_assert_cmpmem (held, end - used, wire->data + used, end - used);
+      g_assert_true (rabc_frame_decoder_is_idle (&decoder));
+      g_assert_cmpuint (rabc_frame_decoder_get_allocated (&decoder), ==, 0);
+
+      rabc_frame_decoder_clear (&decoder);
+      g_ptr_array_unref (collector.messages);
+    }
+}
+
+/* A frame larger than the caller's room stays with the decoder; a header
+ * over the limit is refused before its frame; a stop uses up the input. */
+static void
+test_frame_whole_limits (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GByteArray) wire = g_byte_array_new ();
+  RabcFrameDecoder decoder;
+  Collector collector;
+  guint8 held[16];
+  gsize used, next;
+
+  collector_init (&collector);
+  rabc_frame_decoder_init (&decoder, 1024);
+  rabc_frame_encode (wire, "a longer message", 16);
+  g_assert_true (rabc_frame_decoder_feed (&decoder, wire->data, 12, collect, &collector, &error));
+  g_assert_cmpuint (rabc_frame_decoder_get_frame_size (&decoder), ==, 24);
+  g_assert_cmpuint (rabc_frame_decoder_take_partial (&decoder, held, sizeof held), ==, 0);
+  g_assert_false (rabc_frame_decoder_is_idle (&decoder));
+  g_assert_cmpuint (rabc_frame_decoder_get_missing (&decoder), ==, 12);
+  g_assert_true (rabc_frame_decoder_feed (&decoder, wire->data + 12, 12, collect, &collector, &error));
+  assert_message (&collector, 0, "a longer message", 16);
+  g_assert_cmpuint (rabc_frame_decoder_get_frame_size (&decoder), ==, 0);
+
+  g_byte_array_set_size (wire, 0);
+  rabc_frame_encode (wire, "ok", 2);
+  rabc_frame_encode (wire, "ok", 2);
+  collector.stop_after = 2;
+  g_assert_true (rabc_frame_decoder_feed_whole (&decoder, wire->data, wire->len, collect,
+                                                &collector, &used, &next, &error));
+  g_assert_cmpuint (used, ==, wire->len);
+  g_assert_cmpuint (collector.messages->len, ==, 2);
+
+  {
+    guint64 huge = 1025;
+
+    g_assert_false (rabc_frame_decoder_feed_whole (&decoder, (const guint8 *) &huge, sizeof huge,
+                                                   collect, &collector, &used, &next, &error));
+    g_assert_error (error, RABC_ERROR, RABC_ERROR_EXCEEDED_IPC_MAX_SIZE);
+  }
+
+  rabc_frame_decoder_clear (&decoder);
+  g_ptr_array_unref (collector.messages);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -718,6 +822,8 @@ main (int   argc,
   g_test_add_func ("/rabc/frame/in-place-final-buffer", test_frame_in_place_final_buffer);
   g_test_add_func ("/rabc/frame/buffer-kept", test_frame_buffer_kept);
   g_test_add_func ("/rabc/frame/in-place-max-size", test_frame_in_place_max_size);
+  g_test_add_func ("/rabc/frame/whole-every-end", test_frame_whole_every_end);
+  g_test_add_func ("/rabc/frame/whole-limits", test_frame_whole_limits);
 
   return g_test_run ();
 }
