@@ -51,7 +51,9 @@ GIOCondition    rabc_connection_get_watched     (RabcConnection            *conn
 gsize           rabc_connection_get_allocated   (RabcConnection            *conn);
 gboolean        rabc_connection_release_buffers (RabcConnection            *conn);
 gboolean        rabc_connection_is_mid_frame    (RabcConnection            *conn);
+gboolean        rabc_connection_is_receiving    (RabcConnection            *conn);
 guint64         rabc_connection_get_bytes_moved (RabcConnection            *conn);
+guint64         rabc_connection_get_bytes_received (RabcConnection         *conn);
 void            rabc_connection_set_max_message_size (RabcConnection       *conn,
                                                  gsize                      max_message_size);
 void            rabc_connection_set_read_policy (RabcConnection            *conn,
@@ -77,6 +79,10 @@ void            rabc_connection_schedule_flush  (RabcConnection            *conn
 gboolean        rabc_connection_flush           (RabcConnection            *conn);
 void            rabc_connection_handle_io       (RabcConnection            *conn,
                                                  GIOCondition               condition);
+void            rabc_connection_handle_io_into  (RabcConnection            *conn,
+                                                 GIOCondition               condition,
+                                                 guint8                    *buffer,
+                                                 gsize                      size);
 
 /* A blocking wait for the socket, in three steps so that the owner may hold
  * its lock for the first and the last and let other threads queue output

@@ -62,6 +62,10 @@ struct _RabcConnection {
   RabcFrameDecoder           decoder;
   Output                     out;
   guint64                    bytes_moved;
+  guint64                    bytes_received;
+  /* The frame being received came short once into the owner's buffer
+   * and is collected in the decoder's (see give_back_held()). */
+  gboolean                   frame_spilled;
   const RabcConnectionFuncs *funcs;
   gpointer                   user_data;
   /* SO_RCVTIMEO in milliseconds, 0 for none: see set_receive_timeout(). */
@@ -266,12 +270,27 @@ rabc_connection_is_mid_frame (RabcConnection *conn)
   return !rabc_frame_decoder_is_idle (&conn->decoder) || rabc_connection_get_queued (conn) > 0;
 }
 
+/* Whether part of a frame from the peer has been received and the rest
+ * not yet. */
+gboolean
+rabc_connection_is_receiving (RabcConnection *conn)
+{
+  return !rabc_frame_decoder_is_idle (&conn->decoder);
+}
+
 /* Bytes read and written so far: it changes when the connection makes
  * progress. */
 guint64
 rabc_connection_get_bytes_moved (RabcConnection *conn)
 {
   return conn->bytes_moved;
+}
+
+/* Bytes read so far. */
+guint64
+rabc_connection_get_bytes_received (RabcConnection *conn)
+{
+  return conn->bytes_received;
 }
 
 void
@@ -693,34 +712,135 @@ next_read_size (RabcConnection *conn,
   return MIN (missing > 0 ? missing : conn->read_size, budget);
 }
 
+/* The memory one round of reading goes into when not into the decoder's
+ * buffer. */
+typedef struct {
+  guint8   *data;
+  gsize     size;
+  /* A frame that fits in @data is received there whole, and decoded
+   * where it lies, rather than collected in the decoder's buffer: its
+   * rest is read only when the budget holds all of it (see next_read()).
+   * The owner's buffer, shared by its connections, stays in the
+   * processor's cache where a buffer of each connection's own would not. */
+  gboolean  whole_frames;
+  /* Bytes of an unfinished frame at the start of @data that the next read
+   * continues: taken back from the decoder, or left by the last read. */
+  gsize     held;
+} Chunk;
+
 /* Where the next read goes and how much it asks for (see
- * next_read_size()): straight into the decoder's buffer when it has room
- * there (the rest of a frame, or a buffer kept from a long one), else
- * into @chunk, to be decoded from there. */
+ * next_read_size()): after the unfinished frame, moved to the start of
+ * @chunk, when the frame fits there whole; else straight into the
+ * decoder's buffer when it has room there (the rest of a frame, or a
+ * buffer kept from a long one); else into @chunk, to be decoded from
+ * there.
+ *
+ * Returns: (nullable): the address, or NULL when nothing is to be read
+ *   now: the rest of a frame that fits in @chunk is more than @budget */
 static guint8 *
 next_read (RabcConnection *conn,
-           guint8         *chunk,
+           Chunk          *chunk,
            gsize           budget,
            gsize          *wanted)
 {
   gsize size = next_read_size (conn, budget);
-  guint8 *room = rabc_frame_decoder_get_room (&conn->decoder, size, wanted);
+  gsize frame = rabc_frame_decoder_get_frame_size (&conn->decoder);
+  guint8 *room;
 
+  chunk->held = 0;
+  if (chunk->whole_frames && frame > 0 && frame <= chunk->size && !conn->frame_spilled)
+    {
+      gsize missing = rabc_frame_decoder_get_missing (&conn->decoder);
+
+      if (missing > budget)
+        return NULL;
+      chunk->held = rabc_frame_decoder_take_partial (&conn->decoder, chunk->data, chunk->size);
+      *wanted = missing;
+      return chunk->data + chunk->held;
+    }
+
+  room = rabc_frame_decoder_get_room (&conn->decoder, size, wanted);
   if (room != NULL)
     return room;
-  *wanted = MIN (size, READ_CHUNK_SIZE);
-  return chunk;
+
+  /* A partial header goes first, so that the chunk starts at a frame. */
+  if (chunk->whole_frames && frame == 0)
+    chunk->held = rabc_frame_decoder_take_partial (&conn->decoder, chunk->data, chunk->size);
+  *wanted = MIN (size, chunk->size - chunk->held);
+  return chunk->data + chunk->held;
+}
+
+/* Gives the decoder back the unfinished frame held in @chunk, when the
+ * read meant to finish it brought nothing.  A frame whose rest came short
+ * once is collected in the decoder's buffer from then on, so that a peer
+ * sending slowly cannot have its frame copied back and forth each round. */
+static gboolean
+give_back_held (RabcConnection  *conn,
+                Chunk           *chunk,
+                GError         **error)
+{
+  gsize held = chunk->held;
+
+  chunk->held = 0;
+  if (held >= RABC_FRAME_HEADER_SIZE)
+    conn->frame_spilled = TRUE;
+  return rabc_frame_decoder_feed (&conn->decoder, chunk->data, held, on_frame, conn, error);
+}
+
+/* Decodes the @n bytes just received into @chunk after the bytes it held,
+ * the read being for @wanted and @budget being what is left to read.
+ * Whole frames are delivered where they lie.  When the last frame is
+ * unfinished but fits in @chunk, the read was not short and @budget holds
+ * its rest, it moves to the start of @chunk and *@more is set to the
+ * bytes to receive after it; otherwise it goes to the decoder. */
+static gboolean
+decode_chunk (RabcConnection  *conn,
+              Chunk           *chunk,
+              gsize            n,
+              gsize            wanted,
+              gsize            budget,
+              gsize           *more,
+              GError         **error)
+{
+  gsize len = chunk->held + n;
+  gboolean continuing = chunk->held >= RABC_FRAME_HEADER_SIZE;
+  gsize used, next, rest;
+
+  *more = 0;
+  chunk->held = 0;
+  if (!chunk->whole_frames || !rabc_frame_decoder_is_idle (&conn->decoder))
+    return rabc_frame_decoder_feed (&conn->decoder, chunk->data, len, on_frame, conn, error);
+
+  if (!rabc_frame_decoder_feed_whole (&conn->decoder, chunk->data, len, on_frame, conn,
+                                      &used, &next, error))
+    return FALSE;
+
+  rest = len - used;
+  if (rest == 0 || conn->closed)
+    return TRUE;
+
+  if (n == wanted && next > 0 && next <= chunk->size && next - rest <= budget &&
+      !conn->frame_spilled)
+    {
+      memmove (chunk->data, chunk->data + used, rest);
+      chunk->held = rest;
+      *more = next - rest;
+      return TRUE;
+    }
+
+  if (continuing && used == 0)
+    conn->frame_spilled = TRUE;
+  return rabc_frame_decoder_feed (&conn->decoder, chunk->data + used, rest, on_frame, conn, error);
 }
 
 /* Decodes @n bytes received at @target for a read of @wanted (or handles
  * the error or end of stream that recv(2) returned instead), then reads
  * on without waiting while a frame is still missing bytes, within the
- * bounds of set_read_policy().  @target is @chunk, of
- * RABC_CONNECTION_READ_SIZE bytes, or what next_read() chose in the
- * decoder's buffer. */
+ * bounds of set_read_policy().  @target is in @chunk, after the bytes it
+ * holds, or what next_read() chose in the decoder's buffer. */
 static void
 handle_received (RabcConnection *conn,
-                 guint8         *chunk,
+                 Chunk          *chunk,
                  guint8         *target,
                  gsize           wanted,
                  gssize          n,
@@ -731,6 +851,14 @@ handle_received (RabcConnection *conn,
   for (;;)
     {
       GError *error = NULL;
+      gboolean into_chunk = target == chunk->data + chunk->held;
+      gsize more = 0;
+
+      if (n <= 0 && chunk->held > 0 && !give_back_held (conn, chunk, &error))
+        {
+          connection_fail (conn, error);
+          return;
+        }
 
       if (n < 0)
         {
@@ -762,46 +890,64 @@ handle_received (RabcConnection *conn,
         }
 
       conn->bytes_moved += n;
+      conn->bytes_received += n;
       budget -= n;
-      if (target == chunk ? !rabc_frame_decoder_feed (&conn->decoder, chunk, n, on_frame, conn, &error)
-                          : !rabc_frame_decoder_received (&conn->decoder, n, on_frame, conn, &error))
+      if (into_chunk ? !decode_chunk (conn, chunk, n, wanted, budget, &more, &error)
+                     : !rabc_frame_decoder_received (&conn->decoder, n, on_frame, conn, &error))
         {
           /* Replies to the messages before the bad one are owed all the same. */
           rabc_connection_flush (conn);
           connection_fail (conn, error);
           return;
         }
+      if (rabc_frame_decoder_get_frame_size (&conn->decoder) == 0)
+        conn->frame_spilled = FALSE;
 
-      if (conn->closed || (gsize) n < wanted || budget == 0 ||
-          rabc_frame_decoder_get_missing (&conn->decoder) == 0)
+      if (conn->closed)
         return;
-
-      target = next_read (conn, chunk, budget, &wanted);
+      if (more > 0)
+        {
+          target = chunk->data + chunk->held;
+          wanted = more;
+        }
+      else
+        {
+          if ((gsize) n < wanted || budget == 0 ||
+              rabc_frame_decoder_get_missing (&conn->decoder) == 0)
+            return;
+          target = next_read (conn, chunk, budget, &wanted);
+          if (target == NULL)
+            return;
+        }
       n = receive (conn->fd, target, wanted, MSG_DONTWAIT, &errsv);
     }
 }
 
-/* Reads, into @chunk (RABC_CONNECTION_READ_SIZE bytes) or the decoder's
- * buffer, and decodes what came, without waiting, within the bounds of
- * set_read_policy().  That is a round for the decoder. */
+/* Reads, into @chunk or the decoder's buffer, and decodes what came,
+ * without waiting, within the bounds of set_read_policy().  That is a
+ * round for the decoder. */
 static void
 read_available (RabcConnection *conn,
-                guint8         *chunk)
+                Chunk          *chunk)
 {
   gsize wanted;
   guint8 *target = next_read (conn, chunk, conn->read_budget, &wanted);
-  int errsv;
-  gssize n = receive (conn->fd, target, wanted, MSG_DONTWAIT, &errsv);
 
-  handle_received (conn, chunk, target, wanted, n, errsv);
+  if (target != NULL)
+    {
+      int errsv;
+      gssize n = receive (conn->fd, target, wanted, MSG_DONTWAIT, &errsv);
+
+      handle_received (conn, chunk, target, wanted, n, errsv);
+    }
   rabc_frame_decoder_end_round (&conn->decoder);
 }
 
-/* rabc_connection_handle_io(), reading into @buffer. */
+/* rabc_connection_handle_io(), reading into @chunk. */
 static void
 handle_io (RabcConnection *conn,
            GIOCondition    condition,
-           guint8         *buffer)
+           Chunk          *chunk)
 {
   /* Called again from one of its own callbacks, for example by an owner
    * that drains every connection when it stops: the outer call is still
@@ -814,7 +960,7 @@ handle_io (RabcConnection *conn,
 
   /* A thread waiting in rabc_connection_wait() reads for itself. */
   if (!conn->waiting && may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
-    read_available (conn, buffer);
+    read_available (conn, chunk);
 
   if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
     rabc_connection_flush (conn);
@@ -849,8 +995,37 @@ rabc_connection_handle_io (RabcConnection *conn,
   /* Whole frames are decoded straight from this buffer, so it lives on
    * the stack and idle connections cost nothing. */
   guint8 buffer[READ_CHUNK_SIZE];
+  Chunk chunk = { buffer, sizeof buffer, FALSE, 0 };
 
-  handle_io (conn, condition, buffer);
+  handle_io (conn, condition, &chunk);
+}
+
+/*
+ * rabc_connection_handle_io_into:
+ * @buffer: memory of the owner's, shared by its connections
+ * @size: its size, at least RABC_CONNECTION_READ_SIZE
+ *
+ * As rabc_connection_handle_io(), reading into @buffer, where a frame of
+ * up to @size bytes, header included, is received whole and delivered
+ * where it lies: the rest of such a frame is read only once the read
+ * budget holds all of it, and otherwise waits for a later call.  An
+ * owner that serves many connections from one thread reads them all
+ * through the same memory, which stays in the processor's cache, and
+ * their frames cost it no memory of their own.  A frame whose rest comes
+ * short once is collected in the connection's own buffer, as by
+ * rabc_connection_handle_io().
+ */
+void
+rabc_connection_handle_io_into (RabcConnection *conn,
+                                GIOCondition    condition,
+                                guint8         *buffer,
+                                gsize           size)
+{
+  Chunk chunk = { buffer, size, TRUE, 0 };
+
+  g_return_if_fail (size >= READ_CHUNK_SIZE);
+
+  handle_io (conn, condition, &chunk);
 }
 
 static gboolean
@@ -958,7 +1133,9 @@ rabc_connection_wait_begin (RabcConnection      *conn,
           rabc_connection_unref (conn);
           return FALSE;
         }
-      wait->target = next_read (conn, wait->buffer, conn->read_budget, &wait->wanted);
+      Chunk chunk = { wait->buffer, sizeof wait->buffer, FALSE, 0 };
+
+      wait->target = next_read (conn, &chunk, conn->read_budget, &wait->wanted);
     }
   else
     {
@@ -1036,8 +1213,10 @@ rabc_connection_wait_end (RabcConnectionWait  *wait,
     {
       /* A receive timeout ends the wait with EAGAIN: the caller finds its
        * deadline passed on the next wait_begin(). */
+      Chunk chunk = { wait->buffer, sizeof wait->buffer, FALSE, 0 };
+
       conn->in_io = TRUE;
-      handle_received (conn, wait->buffer, wait->target, wait->wanted, wait->result,
+      handle_received (conn, &chunk, wait->target, wait->wanted, wait->result,
                        wait->errsv);
       rabc_frame_decoder_end_round (&conn->decoder);
       if (!conn->closed)
@@ -1049,7 +1228,11 @@ rabc_connection_wait_end (RabcConnectionWait  *wait,
   else if (wait->result == 0)
     ok = set_timed_out (error);
   else if (wait->result > 0 && wait->fds[0].revents != 0)
-    handle_io (conn, rabc_socket_condition_from_poll (wait->fds[0].revents), wait->buffer);
+    {
+      Chunk chunk = { wait->buffer, sizeof wait->buffer, FALSE, 0 };
+
+      handle_io (conn, rabc_socket_condition_from_poll (wait->fds[0].revents), &chunk);
+    }
 
   return ok;
 }

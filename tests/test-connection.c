@@ -60,6 +60,7 @@ typedef struct {
   int             peer;
   guint           n_messages;
   gsize           last_len;
+  guint32         last_sum;
   GIOCondition    watched;
   GError         *error;
 } Pair;
@@ -74,6 +75,9 @@ on_message (RabcConnection *conn,
 
   pair->n_messages++;
   pair->last_len = len;
+  pair->last_sum = 0;
+  for (gsize i = 0; i < len; i++)
+    pair->last_sum = pair->last_sum * 31 + (guint8) text[i];
   return rabc_connection_queue_message (conn, "pong", 4, NULL);
 }
 
@@ -671,6 +675,159 @@ test_connection_buffer_kept (void)
   pair_clear (&pair);
 }
 
+
+/* The frame of @len bytes of 'a' to 'z', header included. */
+static guint8 *
+make_frame (gsize len)
+{
+  guint8 *frame = g_malloc (RABC_FRAME_HEADER_SIZE + len);
+
+  for (gsize i = 0; i < len; i++)
+    frame[RABC_FRAME_HEADER_SIZE + i] = 'a' + i % 26;
+  rabc_frame_write (frame, (const char *) frame + RABC_FRAME_HEADER_SIZE, len);
+  return frame;
+}
+
+#define SHARED_SIZE (RABC_FRAME_HEADER_SIZE + 128 * 1024)
+
+static void
+shared_pair_init (Pair  *pair,
+                  gsize  budget)
+{
+  int sndbuf = 1024 * 1024;
+
+  pair_init (pair, 1024, 1024 * 1024);
+  rabc_connection_set_read_policy (pair->conn, 1024, budget, 1024 * 1024);
+  /* Room in the socket for the frames of these tests (as root). */
+  setsockopt (pair->peer, SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf);
+}
+
+/* Two connections read through one buffer, frames of up to its size
+ * received whole there: the messages are right, and a connection holds
+ * no more than a read between frames for them, where it would hold a
+ * buffer the size of its frame without the shared one. */
+static void
+test_connection_whole_frames_shared (void)
+{
+  const gsize lens[] = { 100, 60 * 1024, 64 * 1024, 128 * 1024, 200 * 1024 };
+  g_autofree guint8 *shared = g_malloc (SHARED_SIZE);
+  Pair pairs[2];
+
+  for (guint p = 0; p < 2; p++)
+    shared_pair_init (&pairs[p], 1024 + 128 * 1024);
+
+  for (guint i = 0; i < G_N_ELEMENTS (lens); i++)
+    {
+      g_autofree guint8 *frame = make_frame (lens[i]);
+      gsize most = 0;
+      guint32 sum = 0;
+
+      for (gsize j = 0; j < lens[i]; j++)
+        sum = sum * 31 + frame[RABC_FRAME_HEADER_SIZE + j];
+      for (guint p = 0; p < 2; p++)
+        peer_send_all (&pairs[p], frame, RABC_FRAME_HEADER_SIZE + lens[i]);
+      while (pairs[0].n_messages <= i || pairs[1].n_messages <= i)
+        for (guint p = 0; p < 2; p++)
+          {
+            rabc_connection_handle_io_into (pairs[p].conn, G_IO_IN, shared, SHARED_SIZE);
+            g_assert_no_error (pairs[p].error);
+            most = MAX (most, rabc_connection_get_allocated (pairs[p].conn));
+            peer_drain (&pairs[p], G_MAXSIZE);
+          }
+      for (guint p = 0; p < 2; p++)
+        {
+          g_assert_cmpuint (pairs[p].last_len, ==, lens[i]);
+          g_assert_cmpuint (pairs[p].last_sum, ==, sum);
+          g_assert_false (rabc_connection_is_receiving (pairs[p].conn));
+        }
+      g_test_message ("%" G_GSIZE_FORMAT " bytes: at most %" G_GSIZE_FORMAT " held",
+                      lens[i], most);
+      /* The output buffer kept (4 KiB) and a read between frames. */
+      if (RABC_FRAME_HEADER_SIZE + lens[i] <= SHARED_SIZE)
+        g_assert_cmpuint (most, <=, 4096 + 2048);
+      else
+        g_assert_cmpuint (most, >, 128 * 1024);
+    }
+
+  for (guint p = 0; p < 2; p++)
+    pair_clear (&pairs[p]);
+}
+
+/* The rest of a frame that fits in the shared buffer is read whole or not
+ * at all: under a smaller budget it waits, and comes in one call once the
+ * budget holds it. */
+static void
+test_connection_whole_frame_waits_for_budget (void)
+{
+  const gsize len = 60 * 1024;
+  g_autofree guint8 *frame = make_frame (len);
+  g_autofree guint8 *shared = g_malloc (SHARED_SIZE);
+  guint64 received;
+  Pair pair;
+
+  shared_pair_init (&pair, 10 * 1024);
+  peer_send_all (&pair, frame, RABC_FRAME_HEADER_SIZE + len);
+
+  rabc_connection_handle_io_into (pair.conn, G_IO_IN, shared, SHARED_SIZE);
+  received = rabc_connection_get_bytes_received (pair.conn);
+  g_assert_cmpuint (received, ==, 1024);
+  for (guint i = 0; i < 3; i++)
+    {
+      rabc_connection_handle_io_into (pair.conn, G_IO_IN, shared, SHARED_SIZE);
+      g_assert_cmpuint (rabc_connection_get_bytes_received (pair.conn), ==, received);
+      g_assert_true (rabc_connection_is_receiving (pair.conn));
+    }
+
+  rabc_connection_set_read_policy (pair.conn, 1024, 1024 + 128 * 1024, 1024 * 1024);
+  rabc_connection_handle_io_into (pair.conn, G_IO_IN, shared, SHARED_SIZE);
+  g_assert_no_error (pair.error);
+  g_assert_cmpuint (pair.n_messages, ==, 1);
+  g_assert_cmpuint (pair.last_len, ==, len);
+  g_assert_cmpuint (rabc_connection_get_bytes_received (pair.conn), ==,
+                    RABC_FRAME_HEADER_SIZE + len);
+  pair_clear (&pair);
+}
+
+/* A frame that arrives a piece at a time: once its rest came short, it is
+ * collected in the connection's own buffer, so that a slow sender cannot
+ * have it copied in and out each call; and a peer that closes in the
+ * middle of it fails the connection, the bytes held included. */
+static void
+test_connection_whole_frame_arriving_slowly (void)
+{
+  const gsize len = 64 * 1024;
+  g_autofree guint8 *frame = make_frame (len);
+  g_autofree guint8 *shared = g_malloc (SHARED_SIZE);
+  gsize sent = 0;
+  Pair pair;
+
+  shared_pair_init (&pair, 1024 + 128 * 1024);
+  while (sent < RABC_FRAME_HEADER_SIZE + len)
+    {
+      gsize piece = MIN (5000, RABC_FRAME_HEADER_SIZE + len - sent);
+
+      peer_send_all (&pair, frame + sent, piece);
+      sent += piece;
+      rabc_connection_handle_io_into (pair.conn, G_IO_IN, shared, SHARED_SIZE);
+      g_assert_no_error (pair.error);
+      if (sent >= 10000 && sent < RABC_FRAME_HEADER_SIZE + len)
+        g_assert_cmpuint (rabc_connection_get_allocated (pair.conn), >=,
+                          sent - RABC_FRAME_HEADER_SIZE);
+    }
+  g_assert_cmpuint (pair.n_messages, ==, 1);
+  g_assert_cmpuint (pair.last_len, ==, len);
+
+  /* Part of a frame, held in the shared buffer when the peer closes. */
+  peer_send_all (&pair, frame, 1000);
+  rabc_connection_handle_io_into (pair.conn, G_IO_IN, shared, SHARED_SIZE);
+  g_assert_true (rabc_connection_is_receiving (pair.conn));
+  shutdown (pair.peer, SHUT_WR);
+  rabc_connection_handle_io_into (pair.conn, G_IO_IN, shared, SHARED_SIZE);
+  g_assert_nonnull (pair.error);
+  g_assert_true (rabc_connection_is_closed (pair.conn));
+  pair_clear (&pair);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -688,6 +845,12 @@ main (int   argc,
   g_test_add_func ("/rabc/connection/writev-short", test_connection_writev_short);
   g_test_add_func ("/rabc/connection/writev-full", test_connection_writev_full);
   g_test_add_func ("/rabc/connection/buffer-kept", test_connection_buffer_kept);
+  g_test_add_func ("/rabc/connection/whole-frames-in-a-shared-buffer",
+                   test_connection_whole_frames_shared);
+  g_test_add_func ("/rabc/connection/whole-frame-waits-for-budget",
+                   test_connection_whole_frame_waits_for_budget);
+  g_test_add_func ("/rabc/connection/whole-frame-arriving-slowly",
+                   test_connection_whole_frame_arriving_slowly);
 
   return g_test_run ();
 }
