@@ -186,6 +186,13 @@ struct _RabcServer {
    * round and again whenever application code ran since (see
    * check_handlers()), not for every message. */
   gboolean        handling;
+  /* What the clients are read into, shared: see client_handle_io().
+   * Busy while a read into it is being decoded, when a client read from
+   * a handler meanwhile reads into memory of its own. */
+  guint8         *read_buffer;
+  gboolean        read_buffer_busy;
+  /* Rounds of the main loop that read clients, counted. */
+  guint64         round;
 };
 
 /* One connected client. */
@@ -214,6 +221,11 @@ typedef struct {
    * handlers yet (GBytes), and their size. */
   GQueue          deferred;
   gsize           deferred_bytes;
+  /* The last round it was read in, and the last it was ready in, with
+   * what it was ready for. */
+  guint64         read_round;
+  guint64         ready_round;
+  GIOCondition    ready;
 } Client;
 
 G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
@@ -253,14 +265,20 @@ static guint signals[N_SIGNALS];
  * it, and the least share: one ready client alone is read 64 KiB at a
  * time, a hundred 655 bytes each, so that at most 82 messages of each are
  * answered before the others' turn; a client beside them waits about one
- * round.  A frame still missing bytes is read further, within a share of
- * ROUND_BYTES, at most 128 KiB: a hundred clients in the middle of long
- * messages are read 10 KiB each, and a lone client's message of 64 KiB
- * comes in one round, header included. */
+ * round.  The rest of a frame comes from the round's pool of ROUND_BYTES,
+ * at most MAX_READ_BUDGET to each client, and the clients in the middle
+ * of a frame take it in turns, the one that waited longest first: each
+ * round finishes at least eight of their frames, and a hundred clients
+ * sending 64 KiB each have sixteen of them answered a round. */
 #define ROUND_READ (64 * 1024)
 #define MIN_READ_SHARE 512
 #define ROUND_BYTES (1024 * 1024)
 #define MAX_READ_BUDGET (128 * 1024)
+/* The clients are read into one buffer, where a frame of up to this much
+ * is received whole and answered where it lies (see
+ * rabc_connection_handle_io_into()): the buffer stays in the processor's
+ * cache, and such frames cost no memory of the client's own. */
+#define READ_BUFFER_SIZE (RABC_FRAME_HEADER_SIZE + MAX_READ_BUDGET)
 /* The replies to one read stay within this much, or one reply when the
  * reply is longer: a read of N bytes holds at most N / 8 + 1 messages. */
 #define REPLIES_PER_READ (128 * 1024)
@@ -568,38 +586,35 @@ check_handlers (RabcServer *self)
                    g_signal_has_handler_pending (self, signals[HANDLE_REQUEST], 0, FALSE);
 }
 
-/* A client's share of a round with @n_readers clients ready to be read:
- * what one read takes between frames, and what the client is read in all. */
-typedef struct {
-  gsize read_size;
-  gsize budget;
-} Share;
-
-static Share
-round_share (RabcServer *self,
-             guint       n_readers)
+/* What one read takes between frames from each of @n_readers clients
+ * ready to be read in a round. */
+static gsize
+round_read_size (RabcServer *self,
+                 guint       n_readers)
 {
   gsize replies = MAX (1, REPLIES_PER_READ / self->reply_frame->len);
-  Share share;
 
   n_readers = MAX (n_readers, 1);
-  share.read_size = MIN (MAX (MIN_READ_SHARE, ROUND_READ / n_readers),
-                         MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
-  share.budget = CLAMP (ROUND_BYTES / n_readers, MAX (share.read_size, MIN_READ_SHARE),
-                        MAX_READ_BUDGET);
   check_handlers (self);
-  return share;
+  return MIN (MAX (MIN_READ_SHARE, ROUND_READ / n_readers),
+              MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
 }
 
-/* Handles readiness of @client; @now is the time of the round. */
-static void
+/* Handles readiness of @client, reading @read_size bytes between frames
+ * and up to @pool bytes more of a frame's rest, at most MAX_READ_BUDGET;
+ * @now is the time of the round.
+ *
+ * Returns: the bytes read */
+static gsize
 client_handle_io (RabcServer   *self,
                   Client       *client,
                   GIOCondition  condition,
-                  Share         share,
+                  gsize         read_size,
+                  gsize         pool,
                   gint64        now)
 {
-  gsize read_size = share.read_size;
+  gsize budget = read_size + MIN (pool, MAX_READ_BUDGET);
+  guint64 received = rabc_connection_get_bytes_received (client->conn);
   guint waiting = rabc_reply_queue_get_length (&client->replies);
 
   /* A handler may take requests, which then wait: a read of N bytes
@@ -611,13 +626,25 @@ client_handle_io (RabcServer   *self,
                                 (gsize) MAX (1, self->max_pending_requests -
                                                 MIN (waiting, self->max_pending_requests)));
 
-  rabc_connection_set_read_policy (client->conn, read_size, share.budget, OUTPUT_LIMIT);
+  rabc_connection_set_read_policy (client->conn, read_size, budget, OUTPUT_LIMIT);
   client->in_io = TRUE;
-  rabc_connection_handle_io (client->conn, condition);
+  if (!self->read_buffer_busy)
+    {
+      if (self->read_buffer == NULL)
+        self->read_buffer = g_malloc (READ_BUFFER_SIZE);
+      self->read_buffer_busy = TRUE;
+      rabc_connection_handle_io_into (client->conn, condition, self->read_buffer,
+                                      READ_BUFFER_SIZE);
+      self->read_buffer_busy = FALSE;
+    }
+  else
+    rabc_connection_handle_io (client->conn, condition);
   client->in_io = FALSE;
+  received = rabc_connection_get_bytes_received (client->conn) - received;
   if (client->deferred.length > 0)
     client_dispatch_deferred (self, client);
   client_account (self, client, now);
+  return received;
 }
 
 static gboolean
@@ -1210,35 +1237,88 @@ take_ready_events (RabcServer         *self,
   return n;
 }
 
+/* Orders the clients in the middle of a frame: the one read longest ago
+ * first. */
+static int
+compare_read_rounds (gconstpointer a,
+                     gconstpointer b)
+{
+  const Client *client_a = *(Client *const *) a;
+  const Client *client_b = *(Client *const *) b;
+
+  return client_a->read_round < client_b->read_round ? -1 :
+         client_a->read_round > client_b->read_round;
+}
+
 static gboolean
 on_epoll (GIOCondition condition,
           gpointer     user_data)
 {
   g_autoptr(RabcServer) self = g_object_ref (user_data);
   struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
+  Client *mid_frame[MAX_EVENTS_PER_DISPATCH];
+  guint n_mid_frame = 0;
   guint n_readers = 0;
-  Share share;
+  gsize read_size;
+  gsize pool = ROUND_BYTES;
   gint64 now;
   int n;
 
   begin_dispatch (self);
 
   n = take_ready_events (self, events, G_N_ELEMENTS (events));
+  self->round++;
 
   for (int i = 0; i < n; i++)
-    if (events[i].data.ptr != NULL && (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
-      n_readers++;
-  share = round_share (self, n_readers);
-  now = g_source_get_time (self->epoll_source);
-
-  for (int i = 0; i < n && self->epoll_fd >= 0; i++)
     {
       Client *client = events[i].data.ptr;
 
       if (client == NULL)
-        accept_clients (self);
-      else
-        client_handle_io (self, client, rabc_socket_condition_from_poll (events[i].events), share, now);
+        continue;
+      client->ready_round = self->round;
+      client->ready = rabc_socket_condition_from_poll (events[i].events);
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+        {
+          n_readers++;
+          if (rabc_connection_is_receiving (client->conn))
+            mid_frame[n_mid_frame++] = client;
+        }
+    }
+  read_size = round_read_size (self, n_readers);
+  now = g_source_get_time (self->epoll_source);
+
+  /* The rest of the frames first, in turns: the round's pool goes to the
+   * clients that waited longest for it. */
+  qsort (mid_frame, n_mid_frame, sizeof mid_frame[0], compare_read_rounds);
+  for (guint i = 0; i < n_mid_frame && self->epoll_fd >= 0; i++)
+    {
+      Client *client = mid_frame[i];
+      gsize got = client_handle_io (self, client, client->ready, read_size, pool, now);
+
+      client->ready_round = 0;
+      pool -= MIN (pool, got);
+      if (got > 0)
+        client->read_round = self->round;
+    }
+
+  for (int i = 0; i < n && self->epoll_fd >= 0; i++)
+    {
+      Client *client = events[i].data.ptr;
+      gsize got;
+
+      if (client == NULL)
+        {
+          accept_clients (self);
+          continue;
+        }
+      /* Handled above, or ready again for something a handler did. */
+      if (client->ready_round != self->round)
+        continue;
+      client->ready_round = 0;
+      got = client_handle_io (self, client, client->ready, read_size, pool, now);
+      pool -= MIN (pool, got);
+      if (got > 0)
+        client->read_round = self->round;
     }
 
   end_dispatch (self);
@@ -1276,8 +1356,8 @@ drain_clients (RabcServer *self)
           if (rabc_connection_is_closed (client->conn))
             break;
           moved = rabc_connection_get_bytes_moved (client->conn);
-          client_handle_io (self, client, G_IO_IN | G_IO_OUT, round_share (self, 1),
-                            g_get_monotonic_time ());
+          client_handle_io (self, client, G_IO_IN | G_IO_OUT, round_read_size (self, 1),
+                            ROUND_BYTES, g_get_monotonic_time ());
           if (rabc_connection_get_bytes_moved (client->conn) == moved)
             break;
         }
@@ -1370,6 +1450,7 @@ rabc_server_finalize (GObject *object)
   g_clear_pointer (&self->reply_frame, g_byte_array_unref);
   g_clear_pointer (&self->socket_path, g_free);
   g_clear_pointer (&self->reply, g_free);
+  g_clear_pointer (&self->read_buffer, g_free);
 
   G_OBJECT_CLASS (rabc_server_parent_class)->finalize (object);
 }
