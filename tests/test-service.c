@@ -2685,6 +2685,130 @@ test_many_pipelining_clients_take_turns (Fixture       *fixture,
   g_hash_table_unref (turns.in_round);
 }
 
+
+#define N_LONG_SENDERS 40
+#define LONG_MESSAGE_SIZE (64 * 1024)
+
+typedef struct {
+  guint       n_connected;
+  guint       n_long;
+  /* Long messages handled of each peer, and in the current round. */
+  GHashTable *of_peer;
+  guint       in_round;
+  guint       most_in_round;
+  guint       first_done;
+  gboolean    second_too_soon;
+  guint       victim_round;
+  guint       round;
+} LongTurns;
+
+static void
+count_long_connected (RabcServer *server,
+                      RabcPeer   *peer,
+                      LongTurns  *turns)
+{
+  turns->n_connected++;
+}
+
+static gboolean
+count_long_turn (RabcServer  *server,
+                 RabcRequest *request,
+                 LongTurns   *turns)
+{
+  RabcPeer *peer = rabc_request_get_peer (request);
+  guint n;
+
+  if (strcmp (rabc_request_get_message (request), "ping") == 0)
+    {
+      turns->victim_round = turns->round;
+      return FALSE;
+    }
+  n = GPOINTER_TO_UINT (g_hash_table_lookup (turns->of_peer, peer)) + 1;
+  g_hash_table_insert (turns->of_peer, peer, GUINT_TO_POINTER (n));
+  if (n == 1)
+    turns->first_done++;
+  else if (turns->first_done < N_LONG_SENDERS)
+    turns->second_too_soon = TRUE;
+  turns->in_round++;
+  turns->most_in_round = MAX (turns->most_in_round, turns->in_round);
+  turns->n_long++;
+  return FALSE;
+}
+
+static gboolean
+all_long_connected (gpointer user_data)
+{
+  LongTurns *turns = user_data;
+
+  return turns->n_connected == N_LONG_SENDERS + 1;
+}
+
+/* Forty clients, each with two messages of 64 KiB waiting in its socket,
+ * and one with a ping: a round finishes at most what its pool of 1 MiB
+ * and its reads between frames hold, the ping is answered in the first
+ * round, and no client has its second message answered before every
+ * client had its first. */
+static void
+test_long_messages_take_turns (Fixture       *fixture,
+                               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RabcServer) server = rabc_server_new (fixture->path);
+  g_autofree char *text = g_malloc (LONG_MESSAGE_SIZE);
+  g_autofree guint8 *frames = g_malloc (2 * (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE));
+  LongTurns turns = { .of_peer = g_hash_table_new (NULL, NULL) };
+  guint8 ping[RABC_FRAME_HEADER_SIZE + 4];
+  int sndbuf = 1024 * 1024;
+  int fds[N_LONG_SENDERS];
+  int victim;
+
+  memset (text, 'x', LONG_MESSAGE_SIZE);
+  for (guint i = 0; i < 2; i++)
+    rabc_frame_write (frames + i * (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE), text, LONG_MESSAGE_SIZE);
+  rabc_frame_write (ping, "ping", 4);
+
+  g_object_set (server, "max-message-size", 2 * LONG_MESSAGE_SIZE, NULL);
+  g_signal_connect (server, "client-connected", G_CALLBACK (count_long_connected), &turns);
+  g_signal_connect (server, "handle-request", G_CALLBACK (count_long_turn), &turns);
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < N_LONG_SENDERS; i++)
+    {
+      fds[i] = rabc_test_connect_raw (fixture->path);
+      /* Room for both messages in the socket (as root). */
+      g_assert_cmpint (setsockopt (fds[i], SOL_SOCKET, SO_SNDBUFFORCE, &sndbuf, sizeof sndbuf), ==, 0);
+    }
+  victim = rabc_test_connect_raw (fixture->path);
+  wait_until (all_long_connected, &turns);
+
+  /* All of it is in the sockets before the server reads any. */
+  for (guint i = 0; i < N_LONG_SENDERS; i++)
+    g_assert_cmpint (write (fds[i], frames, 2 * (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE)), ==,
+                     2 * (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE));
+  g_assert_cmpint (write (victim, ping, sizeof ping), ==, sizeof ping);
+
+  /* One iteration of the main context is one round of the server's. */
+  while (turns.n_long < 2 * N_LONG_SENDERS || turns.victim_round == 0)
+    {
+      turns.in_round = 0;
+      turns.round++;
+      g_main_context_iteration (NULL, TRUE);
+      g_assert_cmpuint (turns.round, <=, 100);
+    }
+  g_test_message ("%u long messages in %u rounds, at most %u a round", 2 * N_LONG_SENDERS,
+                  turns.round, turns.most_in_round);
+  g_assert_cmpuint (turns.victim_round, ==, 1);
+  g_assert_false (turns.second_too_soon);
+  /* The pool and the reads between frames: (1 MiB + 64 KiB) / 64 KiB. */
+  g_assert_cmpuint (turns.most_in_round, >, 0);
+  g_assert_cmpuint (turns.most_in_round, <=, (1024 + 64) * 1024 / (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE));
+
+  for (guint i = 0; i < N_LONG_SENDERS; i++)
+    close (fds[i]);
+  close (victim);
+  g_hash_table_unref (turns.of_peer);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -2732,6 +2856,7 @@ main (int   argc,
                  test_request_with_notify_handler_not_reused);
   RABC_TEST_ADD ("/rabc/service/closed-peer-is-not-kept-by-a-reused-request",
                  test_closed_peer_not_kept);
+  RABC_TEST_ADD ("/rabc/service/long-messages-take-turns", test_long_messages_take_turns);
   RABC_TEST_ADD ("/rabc/service/many-pipelining-clients-take-turns",
                  test_many_pipelining_clients_take_turns);
   RABC_TEST_ADD ("/rabc/service/stop-in-handler-writes-what-was-answered",
