@@ -105,9 +105,12 @@
  * main loop reads at most 64 KiB between frames, shared among the clients
  * ready in it and at least 512 bytes each, so that a client pipelining
  * requests as fast as it can has at most 82 of them answered before the
- * others' turn once a hundred are ready; the rest of a long message is read
- * within a share of 1 MiB per round, at most 128 KiB and at least 512
- * bytes each. Each kind of log message a client can cause appears at most
+ * others' turn once a hundred are ready; the rest of long messages comes
+ * from a pool of 1 MiB per round, at most 128 KiB to each client, which
+ * the clients in the middle of a message take in turns, the one that
+ * waited longest first. Messages of up to 128 KiB are received whole into
+ * one buffer of 128 KiB that the server reads all its clients into, and
+ * cost no memory of the client's own. Each kind of log message a client can cause appears at most
  * ten times in any ten seconds, followed by a line counting the others.
  *
  * The server is careful with the socket file: it holds a lock file beside
