@@ -1253,6 +1253,23 @@ compare_read_rounds (gconstpointer a,
          client_a->read_round > client_b->read_round;
 }
 
+/* Reads @client, ready in this round, with what is left of the round's
+ * @pool, and takes what it read from the pool. */
+static void
+client_take_turn (RabcServer *self,
+                  Client     *client,
+                  gsize       read_size,
+                  gsize      *pool,
+                  gint64      now)
+{
+  gsize got = client_handle_io (self, client, client->ready, read_size, *pool, now);
+
+  client->ready_round = 0;
+  *pool -= MIN (*pool, got);
+  if (got > 0)
+    client->read_round = self->round;
+}
+
 static gboolean
 on_epoll (GIOCondition condition,
           gpointer     user_data)
@@ -1294,20 +1311,11 @@ on_epoll (GIOCondition condition,
    * clients that waited longest for it. */
   qsort (mid_frame, n_mid_frame, sizeof mid_frame[0], compare_read_rounds);
   for (guint i = 0; i < n_mid_frame && self->epoll_fd >= 0; i++)
-    {
-      Client *client = mid_frame[i];
-      gsize got = client_handle_io (self, client, client->ready, read_size, pool, now);
-
-      client->ready_round = 0;
-      pool -= MIN (pool, got);
-      if (got > 0)
-        client->read_round = self->round;
-    }
+    client_take_turn (self, mid_frame[i], read_size, &pool, now);
 
   for (int i = 0; i < n && self->epoll_fd >= 0; i++)
     {
       Client *client = events[i].data.ptr;
-      gsize got;
 
       if (client == NULL)
         {
@@ -1317,11 +1325,7 @@ on_epoll (GIOCondition condition,
       /* Handled above, or ready again for something a handler did. */
       if (client->ready_round != self->round)
         continue;
-      client->ready_round = 0;
-      got = client_handle_io (self, client, client->ready, read_size, pool, now);
-      pool -= MIN (pool, got);
-      if (got > 0)
-        client->read_round = self->round;
+      client_take_turn (self, client, read_size, &pool, now);
     }
 
   end_dispatch (self);
