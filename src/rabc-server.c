@@ -282,6 +282,15 @@ static guint signals[N_SIGNALS];
  * rabc_connection_handle_io_into()): the buffer stays in the processor's
  * cache, and such frames cost no memory of the client's own. */
 #define READ_BUFFER_SIZE (RABC_FRAME_HEADER_SIZE + MAX_READ_BUDGET)
+/* The read buffer starts half a page past a page boundary.  The kernel
+ * holds a long message in pages of its own, starting at the start of a
+ * page, and the processor copies it out much slower into an address a
+ * few bytes past that within a page: with 64 KiB requests from 100
+ * clients, rabcd answered half as many a second at an offset of 0, and
+ * 10 to 20% fewer at 16, where malloc() puts a block this large, as at
+ * 2048. */
+#define READ_BUFFER_PAGE 4096
+#define READ_BUFFER_OFFSET 2048
 /* The replies to one read stay within this much, or one reply when the
  * reply is longer: a read of N bytes holds at most N / 8 + 1 messages. */
 #define REPLIES_PER_READ (128 * 1024)
@@ -634,7 +643,8 @@ client_handle_io (RabcServer   *self,
   if (!self->read_buffer_busy)
     {
       if (self->read_buffer == NULL)
-        self->read_buffer = g_malloc (READ_BUFFER_SIZE);
+        self->read_buffer = (guint8 *) g_aligned_alloc (1, READ_BUFFER_OFFSET + READ_BUFFER_SIZE,
+                                                        READ_BUFFER_PAGE) + READ_BUFFER_OFFSET;
       self->read_buffer_busy = TRUE;
       rabc_connection_handle_io_into (client->conn, condition, self->read_buffer,
                                       READ_BUFFER_SIZE);
@@ -1457,7 +1467,8 @@ rabc_server_finalize (GObject *object)
   g_clear_pointer (&self->reply_frame, g_byte_array_unref);
   g_clear_pointer (&self->socket_path, g_free);
   g_clear_pointer (&self->reply, g_free);
-  g_clear_pointer (&self->read_buffer, g_free);
+  if (self->read_buffer != NULL)
+    g_aligned_free (self->read_buffer - READ_BUFFER_OFFSET);
 
   G_OBJECT_CLASS (rabc_server_parent_class)->finalize (object);
 }
