@@ -62,6 +62,8 @@ void            rabc_connection_set_read_policy (RabcConnection            *conn
                                                  gsize                      output_limit);
 void            rabc_connection_set_paused      (RabcConnection            *conn,
                                                  gboolean                   paused);
+void            rabc_connection_hold_output     (RabcConnection            *conn,
+                                                 gboolean                   hold);
 void            rabc_connection_set_owed        (RabcConnection            *conn,
                                                  guint                      owed);
 

@@ -66,6 +66,9 @@ struct _RabcConnection {
   /* The frame being received came short once into the owner's buffer
    * and is collected in the decoder's (see give_back_held()). */
   gboolean                   frame_spilled;
+  /* Reads leave the replies they queued for the owner to write: see
+   * rabc_connection_hold_output(). */
+  gboolean                   holding_output;
   const RabcConnectionFuncs *funcs;
   gpointer                   user_data;
   /* SO_RCVTIMEO in milliseconds, 0 for none: see set_receive_timeout(). */
@@ -353,6 +356,24 @@ rabc_connection_set_paused (RabcConnection *conn,
 }
 
 /*
+ * rabc_connection_hold_output:
+ *
+ * While @hold, handling readiness reads but leaves what it queued
+ * unwritten, so that an owner reading many connections in a row writes
+ * their replies together afterwards: a peer woken by each reply as it
+ * comes would take the processor the owner shares with it once per
+ * message.  Releasing writes what is queued.
+ */
+void
+rabc_connection_hold_output (RabcConnection *conn,
+                             gboolean        hold)
+{
+  conn->holding_output = hold;
+  if (!hold)
+    rabc_connection_flush (conn);
+}
+
+/*
  * rabc_connection_set_owed:
  *
  * Tells how many replies the owner is still to queue for messages it
@@ -451,7 +472,8 @@ update_watch (RabcConnection *conn)
 
   if (may_read (conn))
     events |= G_IO_IN;
-  if (rabc_connection_get_queued (conn) > 0)
+  /* Held output is the owner's to write, without a watch. */
+  if (rabc_connection_get_queued (conn) > 0 && !conn->holding_output)
     events |= G_IO_OUT;
 
   if (events != conn->watched)
@@ -962,7 +984,8 @@ handle_io (RabcConnection *conn,
   if (!conn->waiting && may_read (conn) && (condition & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
     read_available (conn, chunk);
 
-  if (!conn->closed && (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
+  if (!conn->closed && !conn->holding_output &&
+      (condition & (G_IO_OUT | G_IO_IN | G_IO_HUP | G_IO_ERR)))
     rabc_connection_flush (conn);
 
   /* A peer that hung up while it is not read, with nothing to write to

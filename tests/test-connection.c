@@ -192,6 +192,35 @@ unread_by_peer (Pair *pair)
   return queued;
 }
 
+/* Held output: reads queue their replies and write none, nor ask the
+ * owner to watch for writing; releasing writes them all, and a connection
+ * not held writes its replies as it reads. */
+static void
+test_connection_hold_output (void)
+{
+  Pair pair;
+
+  pair_init (&pair, 64 * 1024, 1024 * 1024);
+  g_assert_cmpuint (peer_send_pings (&pair, 10), ==, 10 * PING_FRAME_SIZE);
+
+  rabc_connection_hold_output (pair.conn, TRUE);
+  rabc_connection_handle_io (pair.conn, G_IO_IN | G_IO_OUT);
+  g_assert_no_error (pair.error);
+  g_assert_cmpuint (pair.n_messages, ==, 10);
+  g_assert_cmpuint (unread_by_peer (&pair), ==, 0);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), ==, 10 * PING_FRAME_SIZE);
+  g_assert_true (pair.watched == G_IO_IN);
+
+  rabc_connection_hold_output (pair.conn, FALSE);
+  g_assert_cmpuint (unread_by_peer (&pair), ==, 10 * PING_FRAME_SIZE);
+  g_assert_cmpuint (rabc_connection_get_queued (pair.conn), ==, 0);
+
+  g_assert_cmpuint (peer_send_pings (&pair, 3), ==, 3 * PING_FRAME_SIZE);
+  rabc_connection_handle_io (pair.conn, G_IO_IN);
+  g_assert_cmpuint (unread_by_peer (&pair), ==, 13 * PING_FRAME_SIZE);
+  pair_clear (&pair);
+}
+
 /* A server's read share: one call takes at most one read of read_size
  * bytes between frames, so a client pipelining thousands of requests gets
  * a bounded number answered per round, and the others their turn. */
@@ -849,6 +878,7 @@ main (int   argc,
                    test_connection_whole_frames_shared);
   g_test_add_func ("/rabc/connection/whole-frame-waits-for-budget",
                    test_connection_whole_frame_waits_for_budget);
+  g_test_add_func ("/rabc/connection/hold-output", test_connection_hold_output);
   g_test_add_func ("/rabc/connection/whole-frame-arriving-slowly",
                    test_connection_whole_frame_arriving_slowly);
 
