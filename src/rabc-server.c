@@ -108,7 +108,9 @@
  * others' turn once a hundred are ready; the rest of long messages comes
  * from a pool of 1 MiB per round, at most 128 KiB to each client, which
  * the clients in the middle of a message take in turns, the one that
- * waited longest first. Messages of up to 128 KiB are received whole into
+ * waited longest first. A client whose last message needed the pool
+ * takes its turn for it between messages too: it is not read while the
+ * pool could not finish a message as long. Messages of up to 128 KiB are received whole into
  * one buffer of 128 KiB that the server reads all its clients into, and
  * cost no memory of the client's own. Each kind of log message a client can cause appears at most
  * ten times in any ten seconds, followed by a line counting the others.
@@ -229,6 +231,11 @@ typedef struct {
   guint64         read_round;
   guint64         ready_round;
   GIOCondition    ready;
+  /* What its last read took when that was more than its share between
+   * frames, the rest of a frame from the round's pool; else 0.  Between
+   * frames such a client waits for its turn for the pool too (see
+   * on_epoll()). */
+  gsize           long_read;
 } Client;
 
 G_DEFINE_FINAL_TYPE (RabcServer, rabc_server, G_TYPE_OBJECT)
@@ -270,13 +277,17 @@ static guint signals[N_SIGNALS];
  * answered before the others' turn; a client beside them waits about one
  * round.  The rest of a frame comes from the round's pool of ROUND_BYTES,
  * at most MAX_READ_BUDGET to each client, and the clients in the middle
- * of a frame take it in turns, the one that waited longest first: each
- * round finishes at least eight of their frames, and a hundred clients
- * sending 64 KiB each have sixteen of them answered a round. */
+ * of a frame take it in turns, the one that waited longest first, with
+ * those between frames after one that took from the pool: each round
+ * finishes at least eight of their frames, and a hundred clients sending
+ * 64 KiB each have sixteen of them answered a round. */
 #define ROUND_READ (64 * 1024)
 #define MIN_READ_SHARE 512
 #define ROUND_BYTES (1024 * 1024)
 #define MAX_READ_BUDGET (128 * 1024)
+/* A new round's pool reads any client's frame that fits in the buffer
+ * whole, so the client that waited longest is read. */
+G_STATIC_ASSERT (ROUND_BYTES >= MAX_READ_BUDGET);
 /* The clients are read into one buffer, where a frame of up to this much
  * is received whole and answered where it lies (see
  * rabc_connection_handle_io_into()): the buffer stays in the processor's
@@ -1250,17 +1261,39 @@ take_ready_events (RabcServer         *self,
   return n;
 }
 
-/* Orders the clients in the middle of a frame: the one read longest ago
+/* Whether @client, between frames after a long one, is not read in its
+ * turn: with @read_size, the rest of @pool would not have read that one
+ * whole.  The pool of a new round always would, so that the client that
+ * waited longest is read. */
+static gboolean
+client_reads_later (Client *client,
+                    gsize   read_size,
+                    gsize   pool)
+{
+  gsize rest = client->long_read - MIN (client->long_read, read_size);
+
+  return !rabc_connection_is_receiving (client->conn) &&
+         MIN (pool, MAX_READ_BUDGET) < MIN (rest, MAX_READ_BUDGET);
+}
+
+/* A client waiting for the pool, and when it began to wait, to sort by:
+ * the round it was last read in, and in that round, the middle of a
+ * frame before the end of one. */
+typedef struct {
+  guint64  since;
+  Client  *client;
+} PoolWait;
+
+/* Orders the clients waiting for the pool: the one that waited longest
  * first. */
 static int
-compare_read_rounds (gconstpointer a,
-                     gconstpointer b)
+compare_pool_waits (gconstpointer a,
+                    gconstpointer b)
 {
-  const Client *client_a = *(Client *const *) a;
-  const Client *client_b = *(Client *const *) b;
+  guint64 since_a = ((const PoolWait *) a)->since;
+  guint64 since_b = ((const PoolWait *) b)->since;
 
-  return client_a->read_round < client_b->read_round ? -1 :
-         client_a->read_round > client_b->read_round;
+  return since_a < since_b ? -1 : since_a > since_b;
 }
 
 /* Reads @client, ready in this round, with what is left of the round's
@@ -1277,7 +1310,10 @@ client_take_turn (RabcServer *self,
   client->ready_round = 0;
   *pool -= MIN (*pool, got);
   if (got > 0)
-    client->read_round = self->round;
+    {
+      client->read_round = self->round;
+      client->long_read = got > read_size ? got : 0;
+    }
 }
 
 static gboolean
@@ -1286,8 +1322,9 @@ on_epoll (GIOCondition condition,
 {
   g_autoptr(RabcServer) self = g_object_ref (user_data);
   struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
-  Client *mid_frame[MAX_EVENTS_PER_DISPATCH];
-  guint n_mid_frame = 0;
+  PoolWait pool_waits[MAX_EVENTS_PER_DISPATCH];
+  guint n_pool_waits = 0;
+  guint n_read_in_turn = 0;
   guint n_readers = 0;
   gsize read_size;
   gsize pool = ROUND_BYTES;
@@ -1310,18 +1347,41 @@ on_epoll (GIOCondition condition,
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         {
           n_readers++;
-          if (rabc_connection_is_receiving (client->conn))
-            mid_frame[n_mid_frame++] = client;
+          gboolean receiving = rabc_connection_is_receiving (client->conn);
+
+          if (receiving || client->long_read > 0)
+            pool_waits[n_pool_waits++] = (PoolWait) { client->read_round * 2 + !receiving, client };
         }
     }
   read_size = round_read_size (self, n_readers);
   now = g_source_get_time (self->epoll_source);
 
   /* The rest of the frames first, in turns: the round's pool goes to the
-   * clients that waited longest for it. */
-  qsort (mid_frame, n_mid_frame, sizeof mid_frame[0], compare_read_rounds);
-  for (guint i = 0; i < n_mid_frame && self->epoll_fd >= 0; i++)
-    client_take_turn (self, mid_frame[i], read_size, &pool, now);
+   * clients that waited longest for it.  A client between frames after a
+   * long one is not read while what is left would not have read that
+   * one: its next frame is most likely as long, and is read whole at a
+   * later turn, where a read of its share now would only start it. */
+  qsort (pool_waits, n_pool_waits, sizeof pool_waits[0], compare_pool_waits);
+  for (guint i = 0; i < n_pool_waits && self->epoll_fd >= 0; i++)
+    {
+      Client *client = pool_waits[i].client;
+
+      if (client_reads_later (client, read_size, pool))
+        client->ready &= ~(G_IO_IN | G_IO_HUP | G_IO_ERR);
+      if (client->ready == 0)
+        {
+          client->ready_round = 0;
+          continue;
+        }
+      /* Their replies are written together after the pass. */
+      rabc_connection_hold_output (client->conn, TRUE);
+      client_take_turn (self, client, read_size, &pool, now);
+      pool_waits[n_read_in_turn++].client = client;
+    }
+  /* Dropped clients are freed after the dispatch, and a closed
+   * connection writes nothing. */
+  for (guint i = 0; i < n_read_in_turn; i++)
+    rabc_connection_hold_output (pool_waits[i].client->conn, FALSE);
 
   for (int i = 0; i < n && self->epoll_fd >= 0; i++)
     {
@@ -1373,6 +1433,7 @@ drain_clients (RabcServer *self)
           if (rabc_connection_is_closed (client->conn))
             break;
           moved = rabc_connection_get_bytes_moved (client->conn);
+          rabc_connection_hold_output (client->conn, FALSE);
           client_handle_io (self, client, G_IO_IN | G_IO_OUT, round_read_size (self, 1),
                             ROUND_BYTES, g_get_monotonic_time ());
           if (rabc_connection_get_bytes_moved (client->conn) == moved)

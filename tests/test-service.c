@@ -8,8 +8,10 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <glib-unix.h>
@@ -2700,6 +2702,11 @@ typedef struct {
   gboolean    second_too_soon;
   guint       victim_round;
   guint       round;
+  /* The server's ends of the clients' sockets, and which of them held
+   * the start of a frame that was not read whole after the first round. */
+  GArray     *accepted;
+  GHashTable *started_in_first;
+  guint       started_later;
 } LongTurns;
 
 static void
@@ -2743,11 +2750,59 @@ all_long_connected (gpointer user_data)
   return turns->n_connected == N_LONG_SENDERS + 1;
 }
 
+/* The descriptors of this process accepted on @path: the server's ends of
+ * its clients' sockets. */
+static GArray *
+list_accepted_sockets (const char *path)
+{
+  GArray *fds = g_array_new (FALSE, FALSE, sizeof (int));
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  const char *name;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      int fd = atoi (name);
+      struct sockaddr_un addr = { 0 };
+      socklen_t len = sizeof addr;
+      int listening = 0;
+      socklen_t option_len = sizeof listening;
+
+      if (getsockname (fd, (struct sockaddr *) &addr, &len) < 0 || addr.sun_family != AF_UNIX ||
+          strcmp (addr.sun_path, path) != 0 ||
+          getsockopt (fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &option_len) < 0 || listening)
+        continue;
+      g_array_append_val (fds, fd);
+    }
+  return fds;
+}
+
+/* Notes which of the server's sockets hold the rest of a frame whose
+ * start was read, after a round of the server's. */
+static void
+note_started_frames (LongTurns *turns)
+{
+  for (guint i = 0; i < turns->accepted->len; i++)
+    {
+      int fd = g_array_index (turns->accepted, int, i);
+      int unread = 0;
+
+      g_assert_cmpint (ioctl (fd, FIONREAD, &unread), ==, 0);
+      if (unread % (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE) == 0)
+        continue;
+      if (turns->round == 1)
+        g_hash_table_add (turns->started_in_first, GINT_TO_POINTER (fd));
+      else if (!g_hash_table_contains (turns->started_in_first, GINT_TO_POINTER (fd)))
+        turns->started_later++;
+    }
+}
+
 /* Forty clients, each with two messages of 64 KiB waiting in its socket,
  * and one with a ping: a round finishes at most what its pool of 1 MiB
  * and its reads between frames hold, the ping is answered in the first
- * round, and no client has its second message answered before every
- * client had its first. */
+ * round, no client has its second message answered before every client
+ * had its first, and after the first round no message is started in a
+ * round that cannot finish it. */
 static void
 test_long_messages_take_turns (Fixture       *fixture,
                                gconstpointer  data)
@@ -2756,7 +2811,8 @@ test_long_messages_take_turns (Fixture       *fixture,
   g_autoptr(RabcServer) server = rabc_server_new (fixture->path);
   g_autofree char *text = g_malloc (LONG_MESSAGE_SIZE);
   g_autofree guint8 *frames = g_malloc (2 * (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE));
-  LongTurns turns = { .of_peer = g_hash_table_new (NULL, NULL) };
+  LongTurns turns = { .of_peer = g_hash_table_new (NULL, NULL),
+                      .started_in_first = g_hash_table_new (NULL, NULL) };
   guint8 ping[RABC_FRAME_HEADER_SIZE + 4];
   int sndbuf = 1024 * 1024;
   int fds[N_LONG_SENDERS];
@@ -2780,6 +2836,8 @@ test_long_messages_take_turns (Fixture       *fixture,
     }
   victim = rabc_test_connect_raw (fixture->path);
   wait_until (all_long_connected, &turns);
+  turns.accepted = list_accepted_sockets (fixture->path);
+  g_assert_cmpuint (turns.accepted->len, ==, N_LONG_SENDERS + 1);
 
   /* All of it is in the sockets before the server reads any. */
   for (guint i = 0; i < N_LONG_SENDERS; i++)
@@ -2794,6 +2852,7 @@ test_long_messages_take_turns (Fixture       *fixture,
       turns.round++;
       g_main_context_iteration (NULL, TRUE);
       g_assert_cmpuint (turns.round, <=, 100);
+      note_started_frames (&turns);
     }
   g_test_message ("%u long messages in %u rounds, at most %u a round", 2 * N_LONG_SENDERS,
                   turns.round, turns.most_in_round);
@@ -2802,11 +2861,17 @@ test_long_messages_take_turns (Fixture       *fixture,
   /* The pool and the reads between frames: (1 MiB + 64 KiB) / 64 KiB. */
   g_assert_cmpuint (turns.most_in_round, >, 0);
   g_assert_cmpuint (turns.most_in_round, <=, (1024 + 64) * 1024 / (RABC_FRAME_HEADER_SIZE + LONG_MESSAGE_SIZE));
+  /* The first round starts the frames of those it cannot finish; after
+   * it, a client waits for the turn that reads its next frame whole. */
+  g_assert_cmpuint (g_hash_table_size (turns.started_in_first), >, 0);
+  g_assert_cmpuint (turns.started_later, ==, 0);
 
   for (guint i = 0; i < N_LONG_SENDERS; i++)
     close (fds[i]);
   close (victim);
   g_hash_table_unref (turns.of_peer);
+  g_hash_table_unref (turns.started_in_first);
+  g_array_unref (turns.accepted);
 }
 
 int
