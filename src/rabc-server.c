@@ -110,10 +110,11 @@
  * the clients in the middle of a message take in turns, the one that
  * waited longest first. A client whose last message needed the pool
  * takes its turn for it between messages too: it is not read while the
- * pool could not finish a message as long. Messages of up to 128 KiB are received whole into
- * one buffer of 128 KiB that the server reads all its clients into, and
- * cost no memory of the client's own. Each kind of log message a client can cause appears at most
- * ten times in any ten seconds, followed by a line counting the others.
+ * pool could not finish a message as long. Messages of up to 128 KiB are
+ * received whole into one buffer of 128 KiB that the server reads all its
+ * clients into, and cost no memory of the client's own. Each kind of log
+ * message a client can cause appears at most ten times in any ten
+ * seconds, followed by a line counting the others.
  *
  * The server is careful with the socket file: it holds a lock file beside
  * it, refuses to start while another server holds that lock or answers on
@@ -1346,9 +1347,9 @@ on_epoll (GIOCondition condition,
       client->ready = rabc_socket_condition_from_poll (events[i].events);
       if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
         {
-          n_readers++;
           gboolean receiving = rabc_connection_is_receiving (client->conn);
 
+          n_readers++;
           if (receiving || client->long_read > 0)
             pool_waits[n_pool_waits++] = (PoolWait) { client->read_round * 2 + !receiving, client };
         }
