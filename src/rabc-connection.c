@@ -1098,6 +1098,14 @@ set_receive_timeout (RabcConnection  *conn,
   return TRUE;
 }
 
+/* What a blocking wait reads into: its own buffer, from which a frame
+ * that does not lie whole in it is collected in the decoder's. */
+static Chunk
+wait_chunk (RabcConnectionWait *wait)
+{
+  return (Chunk) { wait->buffer, sizeof wait->buffer, FALSE, 0 };
+}
+
 /*
  * rabc_connection_wait_begin:
  * @wait: (out caller-allocates): the wait
@@ -1151,13 +1159,13 @@ rabc_connection_wait_begin (RabcConnection      *conn,
 
   if (!wait->polling)
     {
+      Chunk chunk = wait_chunk (wait);
+
       if (!set_receive_timeout (conn, deadline, error))
         {
           rabc_connection_unref (conn);
           return FALSE;
         }
-      Chunk chunk = { wait->buffer, sizeof wait->buffer, FALSE, 0 };
-
       wait->target = next_read (conn, &chunk, conn->read_budget, &wait->wanted);
     }
   else
@@ -1236,7 +1244,7 @@ rabc_connection_wait_end (RabcConnectionWait  *wait,
     {
       /* A receive timeout ends the wait with EAGAIN: the caller finds its
        * deadline passed on the next wait_begin(). */
-      Chunk chunk = { wait->buffer, sizeof wait->buffer, FALSE, 0 };
+      Chunk chunk = wait_chunk (wait);
 
       conn->in_io = TRUE;
       handle_received (conn, &chunk, wait->target, wait->wanted, wait->result,
@@ -1252,7 +1260,7 @@ rabc_connection_wait_end (RabcConnectionWait  *wait,
     ok = set_timed_out (error);
   else if (wait->result > 0 && wait->fds[0].revents != 0)
     {
-      Chunk chunk = { wait->buffer, sizeof wait->buffer, FALSE, 0 };
+      Chunk chunk = wait_chunk (wait);
 
       handle_io (conn, rabc_socket_condition_from_poll (wait->fds[0].revents), &chunk);
     }
