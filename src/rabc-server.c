@@ -624,8 +624,18 @@ round_read_size (RabcServer *self,
               MAX (RABC_FRAME_HEADER_SIZE, RABC_FRAME_HEADER_SIZE * (replies - 1)));
 }
 
+/* What a client may read in a turn: @read_size between frames, and what
+ * is left of the round's @pool for a frame's rest, at most
+ * MAX_READ_BUDGET. */
+static gsize
+turn_budget (gsize read_size,
+             gsize pool)
+{
+  return read_size + MIN (pool, MAX_READ_BUDGET);
+}
+
 /* Handles readiness of @client, reading @read_size bytes between frames
- * and up to @pool bytes more of a frame's rest, at most MAX_READ_BUDGET;
+ * and up to @pool bytes more of a frame's rest (see turn_budget());
  * @now is the time of the round.
  *
  * Returns: the bytes read */
@@ -637,7 +647,7 @@ client_handle_io (RabcServer   *self,
                   gsize         pool,
                   gint64        now)
 {
-  gsize budget = read_size + MIN (pool, MAX_READ_BUDGET);
+  gsize budget = turn_budget (read_size, pool);
   guint64 received = rabc_connection_get_bytes_received (client->conn);
   guint waiting = rabc_reply_queue_get_length (&client->replies);
 
@@ -1271,10 +1281,9 @@ client_reads_later (Client *client,
                     gsize   read_size,
                     gsize   pool)
 {
-  gsize rest = client->long_read - MIN (client->long_read, read_size);
-
   return !rabc_connection_is_receiving (client->conn) &&
-         MIN (pool, MAX_READ_BUDGET) < MIN (rest, MAX_READ_BUDGET);
+         turn_budget (read_size, pool) < MIN (client->long_read,
+                                              turn_budget (read_size, ROUND_BYTES));
 }
 
 /* A client waiting for the pool, and when it began to wait, to sort by:
@@ -1429,12 +1438,14 @@ drain_clients (RabcServer *self)
       Client *client = ((RabcPeerEntry *) g_ptr_array_index (entries, i))->data;
       guint64 moved;
 
+      /* Held in a turn that a handler stopping the server cut short: the
+       * drain writes as it reads, as for any client. */
+      rabc_connection_hold_output (client->conn, FALSE);
       for (guint round = 0; round < MAX_DRAIN_ROUNDS; round++)
         {
           if (rabc_connection_is_closed (client->conn))
             break;
           moved = rabc_connection_get_bytes_moved (client->conn);
-          rabc_connection_hold_output (client->conn, FALSE);
           client_handle_io (self, client, G_IO_IN | G_IO_OUT, round_read_size (self, 1),
                             ROUND_BYTES, g_get_monotonic_time ());
           if (rabc_connection_get_bytes_moved (client->conn) == moved)
