@@ -2460,6 +2460,62 @@ test_stop_in_handler_writes_answers (Fixture       *fixture,
   service_stop (&service);
 }
 
+static void
+stop_on_fourth_message (RabcServer *server,
+                        const char *message,
+                        guint      *n_seen)
+{
+  if (++*n_seen == 4)
+    rabc_server_stop (server);
+}
+
+/* The replies of a turn for the round's pool are held until the end of
+ * that pass: two clients sending long messages, the second stopping the
+ * server from ::message-received in the turn after the first's, and the
+ * first still has its held reply written before the end. */
+static void
+test_stop_in_long_message_turn_writes_answer (Fixture       *fixture,
+                                              gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(RabcServer) server = rabc_server_new (fixture->path);
+  const gsize len = 100 * 1024;
+  g_autofree char *text = g_malloc (len);
+  RawReader *first, *second;
+  guint n_seen = 0;
+  int fds[2];
+
+  memset (text, 'x', len);
+  g_signal_connect (server, "message-received", G_CALLBACK (stop_on_fourth_message), &n_seen);
+  g_assert_true (rabc_server_start (server, &error));
+  g_assert_no_error (error);
+  for (guint i = 0; i < 2; i++)
+    fds[i] = rabc_test_connect_raw (fixture->path);
+  first = raw_reader_new (fds[0]);
+  second = raw_reader_new (fds[1]);
+
+  /* Each reads a long message between frames, the first a round before
+   * the second, and so comes first in the pool's turns after. */
+  rabc_test_write_frame (fds[0], text, len);
+  raw_reader_wait (first, 1);
+  rabc_test_write_frame (fds[1], text, len);
+  raw_reader_wait (second, 1);
+  rabc_test_write_frame (fds[0], text, len);
+  rabc_test_write_frame (fds[1], text, len);
+
+  raw_reader_wait_eof (first);
+  raw_reader_wait_eof (second);
+  g_assert_cmpuint (n_seen, ==, 4);
+  g_assert_cmpuint (first->frames->len, ==, 2);
+  g_assert_cmpstr (raw_reader_frame (first, 1), ==, "pong");
+  g_assert_cmpuint (second->frames->len, ==, 1);
+
+  raw_reader_free (first);
+  raw_reader_free (second);
+  for (guint i = 0; i < 2; i++)
+    close (fds[i]);
+}
+
 static gboolean
 reply_handled (RabcServer  *server,
                RabcRequest *request,
@@ -2924,6 +2980,8 @@ main (int   argc,
   RABC_TEST_ADD ("/rabc/service/long-messages-take-turns", test_long_messages_take_turns);
   RABC_TEST_ADD ("/rabc/service/many-pipelining-clients-take-turns",
                  test_many_pipelining_clients_take_turns);
+  RABC_TEST_ADD ("/rabc/service/stop-in-long-message-turn-writes-answer",
+                 test_stop_in_long_message_turn_writes_answer);
   RABC_TEST_ADD ("/rabc/service/stop-in-handler-writes-what-was-answered",
                  test_stop_in_handler_writes_answers);
   RABC_TEST_ADD ("/rabc/service/handler-connected-mid-read-sees-next-message",
