@@ -197,8 +197,12 @@ struct _RabcServer {
    * a handler meanwhile reads into memory of its own. */
   guint8         *read_buffer;
   gboolean        read_buffer_busy;
-  /* Rounds of the main loop that read clients, counted. */
+  /* Rounds that read clients, counted: one or more in each dispatch of
+   * the epoll source. */
   guint64         round;
+  /* Application code ran in this round, or the server attached a source
+   * (see return_to_main_loop()). */
+  gboolean        main_loop_needed;
 };
 
 /* One connected client. */
@@ -360,6 +364,18 @@ on_log_summary (gpointer user_data)
   return G_SOURCE_CONTINUE;
 }
 
+/* Application code is about to run (a signal's handlers, a log handler),
+ * or the server attaches a source: either may leave the main context work
+ * that GLib finds only when its iteration comes round, such as a source
+ * attached from this thread, which does not wake it.  So the dispatch of
+ * the epoll source returns to GLib before another round (see
+ * rabc_single_wait_again()). */
+static void
+return_to_main_loop (RabcServer *self)
+{
+  self->main_loop_needed = TRUE;
+}
+
 /* Logs a message a peer caused, within the rate limit of its kind. */
 G_GNUC_PRINTF (3, 4)
 static void
@@ -373,6 +389,7 @@ server_log (RabcServer *self,
   guint suppressed = 0;
   va_list args;
 
+  return_to_main_loop (self);
   if (!rabc_rate_limit_allow (limit, g_get_monotonic_time (), &suppressed))
     {
       /* The first one held back: report the count when the next one could
@@ -462,6 +479,7 @@ drop_client (RabcServer *self,
   if (!rabc_peer_table_contains (&client->entry))
     return;
 
+  return_to_main_loop (self);
   rabc_peer_table_remove (&self->peers, &client->entry);
   rabc_single_wait_forget (self->single_wait);
   if (fd >= 0)
@@ -512,6 +530,7 @@ enforce_budget (RabcServer *self)
 
       if (entry == NULL)
         return;
+      return_to_main_loop (self);
 
       /* A buffer kept for a client's next long message goes first. */
       if (rabc_connection_release_buffers (((Client *) entry->data)->conn))
@@ -866,6 +885,7 @@ handle_request (RabcServer *self,
   request = rabc_request_new (g_steal_pointer (&client->spare_request), client_get_peer (self, client),
                               seq, text, len);
   client->answered_in_handler = FALSE;
+  return_to_main_loop (self);
   g_signal_emit (self, signals[HANDLE_REQUEST], 0, request, &handled);
 
   if (client->answered_in_handler || rabc_connection_is_closed (client->conn))
@@ -931,6 +951,7 @@ on_message (RabcConnection *conn,
     {
       g_autofree char *message = g_strndup (text, len);
 
+      return_to_main_loop (self);
       g_signal_emit (self, signals[MESSAGE_RECEIVED], 0, message);
       check_handlers (self);
       if (rabc_connection_is_closed (conn))
@@ -1072,6 +1093,7 @@ pause_accepting (RabcServer *self)
 {
   set_accepting (self, FALSE);
 
+  return_to_main_loop (self);
   rabc_clear_source (&self->accept_retry_source);
   self->accept_retry_source = g_timeout_source_new (ACCEPT_RETRY_MS);
   g_source_set_static_name (self->accept_retry_source, "[rabc] accept retry");
@@ -1196,6 +1218,7 @@ accept_clients (RabcServer *self)
         }
 
       rabc_peer_table_add (&self->peers, &client->entry, g_get_monotonic_time ());
+      return_to_main_loop (self);
       g_debug ("client connected: pid %d, uid %u; %u clients now",
                (int) peer_pid, (guint) peer_uid, self->peers.n_peers);
       /* Without handlers no peer is made: rabcd's clients cost no object. */
@@ -1326,25 +1349,22 @@ client_take_turn (RabcServer *self,
     }
 }
 
-static gboolean
-on_epoll (GIOCondition condition,
-          gpointer     user_data)
+/* Reads the clients of @events, @n of them, ready at @now: one round. */
+static void
+run_round (RabcServer         *self,
+           struct epoll_event *events,
+           int                 n,
+           gint64              now)
 {
-  g_autoptr(RabcServer) self = g_object_ref (user_data);
-  struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
   PoolWait pool_waits[MAX_EVENTS_PER_DISPATCH];
   guint n_pool_waits = 0;
   guint n_read_in_turn = 0;
   guint n_readers = 0;
   gsize read_size;
   gsize pool = ROUND_BYTES;
-  gint64 now;
-  int n;
 
-  begin_dispatch (self);
-
-  n = take_ready_events (self, events, G_N_ELEMENTS (events));
   self->round++;
+  self->main_loop_needed = FALSE;
 
   for (int i = 0; i < n; i++)
     {
@@ -1364,7 +1384,6 @@ on_epoll (GIOCondition condition,
         }
     }
   read_size = round_read_size (self, n_readers);
-  now = g_source_get_time (self->epoll_source);
 
   /* The rest of the frames first, in turns: the round's pool goes to the
    * clients that waited longest for it.  A client between frames after a
@@ -1407,6 +1426,36 @@ on_epoll (GIOCondition condition,
         continue;
       client_take_turn (self, client, read_size, &pool, now);
     }
+}
+
+/* Whether rabcd's dispatch may wait for its clients itself after a round:
+ * it set up the single wait, the server still serves, and the round ran
+ * nothing that GLib has to see first. */
+static gboolean
+may_wait_again (RabcServer *self)
+{
+  return self->single_wait != NULL && self->epoll_fd >= 0 &&
+         self->dispatch_depth == 1 && !self->main_loop_needed;
+}
+
+static gboolean
+on_epoll (GIOCondition condition,
+          gpointer     user_data)
+{
+  g_autoptr(RabcServer) self = g_object_ref (user_data);
+  struct epoll_event events[MAX_EVENTS_PER_DISPATCH];
+  gint64 now = g_source_get_time (self->epoll_source);
+  int n;
+
+  begin_dispatch (self);
+  n = take_ready_events (self, events, G_N_ELEMENTS (events));
+  run_round (self, events, n, now);
+
+  /* rabcd's: while GLib has nothing to do, the next round waits here, and
+   * a client's round trip costs no iteration of the main context. */
+  while (may_wait_again (self) &&
+         (n = rabc_single_wait_again (self->single_wait, events, G_N_ELEMENTS (events))) > 0)
+    run_round (self, events, n, g_get_monotonic_time ());
 
   end_dispatch (self);
   return G_SOURCE_CONTINUE;

@@ -24,6 +24,15 @@ void            rabc_single_wait_free           (RabcSingleWait            *self
 int             rabc_single_wait_take           (RabcSingleWait            *self,
                                                  struct epoll_event        *events,
                                                  int                        max_events);
+/* After the owner's dispatch handled what the wait got: waits in the epoll
+ * set again, until GLib's timeout for the last wait runs out or one of
+ * GLib's descriptors is ready, and fills @events with the owner's events.
+ * Returns 0 at once when the owner has to return to GLib: the last poll
+ * was not the single wait, GLib had a descriptor ready or a timeout that
+ * ran out.  Only when no application code ran since that wait. */
+int             rabc_single_wait_again          (RabcSingleWait            *self,
+                                                 struct epoll_event        *events,
+                                                 int                        max_events);
 /* Drops the events the wait got, which may no longer hold: to be called
  * whenever the owner changes what its epoll set watches.  @self may be
  * NULL. */

@@ -30,6 +30,19 @@
  *   polls beside the epoll descriptor, leaves the epoll set for good, so
  *   that the epoll descriptor is never readable for a descriptor that
  *   nobody reads; GLib polls it on its own from then on.
+ * - After its dispatch has handled what the wait got, the owner may wait
+ *   in the epoll set again itself (rabc_single_wait_again()), without
+ *   going back through GLib's iteration, as long as GLib can have nothing
+ *   to do: the last poll was the single wait, none of GLib's descriptors
+ *   was ready in it, and the timeout GLib computed for it has not run
+ *   out.  That wait ends at the same time GLib's would have, and as soon
+ *   as one of GLib's descriptors is ready; the owner then returns to
+ *   GLib, which finds that descriptor still ready (the set is
+ *   level-triggered).  Whatever changes GLib's sources from another thread,
+ *   or sets a ready time, signals the wake-up descriptor.  What GLib would
+ *   not be told of, a source attached without descriptors from this
+ *   thread, only application code does: the owner returns to GLib
+ *   whenever it ran any.
  * - The kept events tell what was ready at the time of the wait.  Sources
  *   dispatched before the owner's may change that (drop a client, stop
  *   reading from it), so the owner calls rabc_single_wait_forget()
@@ -75,6 +88,10 @@ struct _RabcSingleWait {
   /* What the last wait got for the owner, at the start of @events, or -1
    * when the owner has to ask epoll_wait() itself. */
   int                 n_ready;
+  /* Whether the owner may wait again (rabc_single_wait_again()), and
+   * until when, in monotonic time (-1: for as long as it takes). */
+  gboolean            may_wait_again;
+  gint64              deadline;
   /* max_events + MAX_PINNED: room for the owner's and GLib's together. */
   struct epoll_event *events;
 };
@@ -198,11 +215,13 @@ single_wait_poll (GPollFD *ufds,
 {
   RabcSingleWait *self = single_wait;
   int n, n_owner = 0, n_revents = 0;
+  gint64 start;
 
   if (self == NULL)
     return g_poll (ufds, n_ufds, timeout);
 
   self->n_ready = -1;
+  self->may_wait_again = FALSE;
   if (!same_poll (self, ufds, n_ufds))
     {
       self->n_layout = 0;
@@ -213,6 +232,8 @@ single_wait_poll (GPollFD *ufds,
       self->n_layout = n_ufds;
     }
 
+  /* GLib's timeout counts from about now: it computed it just before. */
+  start = timeout > 0 ? g_get_monotonic_time () : 0;
   n = epoll_wait (self->epoll_fd, self->events, self->max_events + MAX_PINNED, timeout);
   if (n < 0)
     return -1;
@@ -235,6 +256,8 @@ single_wait_poll (GPollFD *ufds,
     }
 
   self->n_ready = n_owner;
+  self->may_wait_again = n_revents == 0 && timeout != 0;
+  self->deadline = timeout > 0 ? start + timeout * G_TIME_SPAN_MILLISECOND : -1;
   if (n_owner > 0)
     {
       ufds[self->owner_index].revents = G_IO_IN;
@@ -351,6 +374,45 @@ rabc_single_wait_take (RabcSingleWait     *self,
     if (pinned_of_event (self, &self->events[i]) == NULL && n_owner < max_events)
       events[n_owner++] = self->events[i];
   return n < 0 ? n : n_owner;
+}
+
+int
+rabc_single_wait_again (RabcSingleWait     *self,
+                        struct epoll_event *events,
+                        int                 max_events)
+{
+  int timeout = -1;
+  int n, n_owner = 0;
+
+  if (!self->may_wait_again)
+    return 0;
+  if (self->deadline >= 0)
+    {
+      gint64 left = self->deadline - g_get_monotonic_time ();
+
+      if (left <= 0)
+        return 0;
+      /* Rounded up, as GLib rounds its own. */
+      timeout = (int) ((left + G_TIME_SPAN_MILLISECOND - 1) / G_TIME_SPAN_MILLISECOND);
+    }
+
+  n = epoll_wait (self->epoll_fd, self->events, self->max_events + MAX_PINNED, timeout);
+  /* Timed out, or interrupted: GLib's turn. */
+  if (n <= 0)
+    return 0;
+
+  for (int i = 0; i < n; i++)
+    {
+      if (pinned_of_event (self, &self->events[i]) != NULL)
+        {
+          /* GLib's turn; the owner's events stay ready for its poll. */
+          self->may_wait_again = FALSE;
+          return 0;
+        }
+      if (n_owner < max_events)
+        events[n_owner++] = self->events[i];
+    }
+  return n_owner;
 }
 
 void

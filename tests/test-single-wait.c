@@ -5,7 +5,9 @@
  * tests run a server so, in this process, and check that the context is
  * still a GLib main context: timeouts fire, other threads wake it, signal
  * handlers run, descriptors added later are watched, and the server never
- * handles an event for a client dropped after the wait.
+ * handles an event for a client dropped after the wait.  The server serves
+ * round after round in its own dispatch while GLib has nothing to do, and
+ * returns to GLib for a timeout, a signal, or a source a handler attached.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -52,11 +54,12 @@ set_flag (gpointer user_data)
 }
 
 /* Round trips of "ping" on a raw connection, in a thread, which tells the
- * main context when it is done. */
+ * main context when it is done.  Each request is written at once, as
+ * clients do, so that the server never holds half a frame. */
 typedef struct {
   const char *path;
   guint       n;
-  guint       n_pongs;
+  gint        n_pongs;
   gboolean    done;
   GThread    *thread;
 } Pinger;
@@ -66,15 +69,19 @@ pinger_thread (gpointer user_data)
 {
   Pinger *pinger = user_data;
   int fd = rabc_test_connect_raw (pinger->path);
+  guint8 request[sizeof (guint64) + 4];
+  guint64 len = 4;
 
+  memcpy (request, &len, sizeof len);
+  memcpy (request + sizeof len, "ping", 4);
   for (guint i = 0; i < pinger->n; i++)
     {
       g_autofree char *reply = NULL;
 
-      rabc_test_write_frame (fd, "ping", 4);
+      rabc_test_write_all (fd, request, sizeof request);
       reply = rabc_test_read_frame (fd);
       if (g_strcmp0 (reply, "pong") == 0)
-        pinger->n_pongs++;
+        g_atomic_int_inc (&pinger->n_pongs);
     }
   close (fd);
 
@@ -97,7 +104,7 @@ pinger_finish (Pinger *pinger)
 {
   rabc_test_wait_for (&pinger->done, WAIT_MS);
   g_thread_join (pinger->thread);
-  g_assert_cmpuint (pinger->n_pongs, ==, pinger->n);
+  g_assert_cmpint (pinger->n_pongs, ==, pinger->n);
 }
 
 static void
@@ -127,6 +134,137 @@ test_serves (Fixture       *fixture,
   stop_server (server);
 }
 
+/* A source that counts the iterations of the main context: GLib prepares
+ * each source once in every one. */
+typedef struct {
+  GSource source;
+  guint   n_iterations;
+} Counter;
+
+static gboolean
+counter_prepare (GSource *source,
+                 gint    *timeout)
+{
+  ((Counter *) source)->n_iterations++;
+  *timeout = -1;
+  return FALSE;
+}
+
+static gboolean
+counter_check (GSource *source)
+{
+  return FALSE;
+}
+
+static gboolean
+counter_dispatch (GSource     *source,
+                  GSourceFunc  callback,
+                  gpointer     user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs counter_funcs = {
+  .prepare = counter_prepare,
+  .check = counter_check,
+  .dispatch = counter_dispatch,
+};
+
+/* While GLib has nothing to do, a client's requests are served in the
+ * server's own dispatch, one round after another, and not in an
+ * iteration of the main context each. */
+static void
+test_rounds_in_dispatch (Fixture       *fixture,
+                         gconstpointer  data)
+{
+  GSource *source = g_source_new (&counter_funcs, sizeof (Counter));
+  RabcServer *server = start_server (fixture, TRUE);
+  Pinger pinger;
+
+  g_source_attach (source, NULL);
+  pinger_start (&pinger, fixture->path, 2000);
+  pinger_finish (&pinger);
+  g_test_message ("%u iterations for %u round trips",
+                  ((Counter *) source)->n_iterations, pinger.n);
+  g_assert_cmpuint (((Counter *) source)->n_iterations, <, pinger.n / 10);
+
+  g_source_destroy (source);
+  g_source_unref (source);
+  stop_server (server);
+}
+
+/* A handler of the tenth message attaches an idle from the server's own
+ * thread, which does not wake the context, and disconnects itself. */
+typedef struct {
+  Pinger   *pinger;
+  gulong    handler_id;
+  guint     n_messages;
+  gint      pongs_at_idle;
+  gboolean  idle_ran;
+} Attacher;
+
+static gboolean
+on_attached_idle (gpointer user_data)
+{
+  Attacher *attacher = user_data;
+
+  attacher->pongs_at_idle = g_atomic_int_get (&attacher->pinger->n_pongs);
+  attacher->idle_ran = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_message_attach (RabcServer *server,
+                   const char *message,
+                   gpointer    user_data)
+{
+  Attacher *attacher = user_data;
+
+  if (++attacher->n_messages < 10)
+    return;
+  g_idle_add_full (G_PRIORITY_DEFAULT, on_attached_idle, attacher, NULL);
+  g_signal_handler_disconnect (server, attacher->handler_id);
+}
+
+/* After a round in which application code ran, the server returns to GLib
+ * before the next one: the idle a handler attached runs while the client
+ * is still busy, not once it stops. */
+static void
+test_handler_source_runs (Fixture       *fixture,
+                          gconstpointer  data)
+{
+  RabcServer *server = start_server (fixture, TRUE);
+  Attacher attacher = { 0 };
+  Pinger pinger;
+
+  attacher.pinger = &pinger;
+  attacher.handler_id = g_signal_connect (server, "message-received",
+                                          G_CALLBACK (on_message_attach), &attacher);
+  pinger_start (&pinger, fixture->path, 2000);
+  rabc_test_wait_for (&attacher.idle_ran, WAIT_MS);
+  pinger_finish (&pinger);
+  g_test_message ("the idle ran after %d of %u round trips", attacher.pongs_at_idle, pinger.n);
+  g_assert_cmpint (attacher.pongs_at_idle, <, pinger.n / 2);
+
+  stop_server (server);
+}
+
+typedef struct {
+  Pinger   *pinger;
+  gint      pongs_at_fire;
+  gboolean  fired;
+} BusyTimeout;
+
+static gboolean
+on_timeout_busy (gpointer user_data)
+{
+  BusyTimeout *busy = user_data;
+
+  busy->pongs_at_fire = g_atomic_int_get (&busy->pinger->n_pongs);
+  busy->fired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 /* A timeout fires while nothing else happens, and while a client is
  * served. */
 static void
@@ -134,17 +272,21 @@ test_timeout (Fixture       *fixture,
               gconstpointer  data)
 {
   RabcServer *server = start_server (fixture, TRUE);
+  BusyTimeout busy = { 0 };
   gboolean fired = FALSE;
   Pinger pinger;
 
   g_timeout_add (20, set_flag, &fired);
   rabc_test_wait_for (&fired, WAIT_MS);
 
-  fired = FALSE;
   pinger_start (&pinger, fixture->path, 2000);
-  g_timeout_add (1, set_flag, &fired);
-  rabc_test_wait_for (&fired, WAIT_MS);
+  busy.pinger = &pinger;
+  g_timeout_add (1, on_timeout_busy, &busy);
+  rabc_test_wait_for (&busy.fired, WAIT_MS);
   pinger_finish (&pinger);
+  /* Not once the client's rounds ended: GLib's timeout ends them. */
+  g_test_message ("the timeout fired after %d of %u round trips", busy.pongs_at_fire, pinger.n);
+  g_assert_cmpint (busy.pongs_at_fire, <, pinger.n);
 
   stop_server (server);
 }
@@ -163,6 +305,59 @@ signal_thread (gpointer user_data)
 {
   kill (getpid (), SIGUSR1);
   return NULL;
+}
+
+typedef struct {
+  Pinger   *pinger;
+  gint      pongs_at_signal;
+  gboolean  caught;
+} Busy;
+
+static gboolean
+on_signal_busy (gpointer user_data)
+{
+  Busy *busy = user_data;
+
+  busy->pongs_at_signal = g_atomic_int_get (&busy->pinger->n_pongs);
+  busy->caught = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Sends the signal once the pinger is well under way. */
+static gpointer
+signal_busy_thread (gpointer user_data)
+{
+  Busy *busy = user_data;
+
+  while (g_atomic_int_get (&busy->pinger->n_pongs) < 100)
+    g_usleep (1000);
+  kill (getpid (), SIGUSR1);
+  return NULL;
+}
+
+/* A signal's handler runs while the server serves a busy client round
+ * after round in its dispatch: GLib's wake-up ends the rounds. */
+static void
+test_signal_while_serving (Fixture       *fixture,
+                           gconstpointer  data)
+{
+  RabcServer *server = start_server (fixture, TRUE);
+  Busy busy = { 0 };
+  GThread *thread;
+  Pinger pinger;
+
+  busy.pinger = &pinger;
+  g_unix_signal_add (SIGUSR1, on_signal_busy, &busy);
+  pinger_start (&pinger, fixture->path, 3000);
+  thread = g_thread_new ("signal", signal_busy_thread, &busy);
+  rabc_test_wait_for (&busy.caught, WAIT_MS);
+  g_thread_join (thread);
+  pinger_finish (&pinger);
+  g_test_message ("the signal's handler ran after %d of %u round trips",
+                  busy.pongs_at_signal, pinger.n);
+  g_assert_cmpint (busy.pongs_at_signal, <, pinger.n);
+
+  stop_server (server);
 }
 
 /* A g_unix_signal_add() handler runs for a signal sent while the context
@@ -424,8 +619,11 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   RABC_TEST_ADD ("/rabc/single-wait/serves", test_serves);
+  RABC_TEST_ADD ("/rabc/single-wait/rounds-in-dispatch", test_rounds_in_dispatch);
+  RABC_TEST_ADD ("/rabc/single-wait/handler-source-runs", test_handler_source_runs);
   RABC_TEST_ADD ("/rabc/single-wait/timeout", test_timeout);
   RABC_TEST_ADD ("/rabc/single-wait/signal", test_signal);
+  RABC_TEST_ADD ("/rabc/single-wait/signal-while-serving", test_signal_while_serving);
   RABC_TEST_ADD ("/rabc/single-wait/other-descriptor", test_other_descriptor);
   RABC_TEST_ADD ("/rabc/single-wait/dropped-before-dispatch", test_dropped_before_dispatch);
   RABC_TEST_ADD ("/rabc/single-wait/nested-loop", test_nested_loop);

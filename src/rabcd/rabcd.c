@@ -6,11 +6,14 @@
  * GLib signals through its wake-up descriptor, and the server's timers) in
  * one epoll_wait() on the server's epoll set, whose events the server then
  * handles without asking the kernel again.  A round trip costs rabcd three
- * system calls (the wait, a read, a write) instead of four.  The wait is
- * set up with rabc_server_use_single_wait() once the server listens,
- * whether on its own socket or on one passed by socket activation; it is
- * described in rabc-single-wait.c.  Applications that serve with a
- * RabcServer on their own main context keep GLib's ordinary poll().
+ * system calls (the wait, a read, a write) instead of four.  While GLib
+ * has nothing to do, the server's dispatch waits in the set again itself,
+ * so that a round trip costs no iteration of the main context either.  The
+ * wait is set up with rabc_server_use_single_wait() once the server
+ * listens, whether on its own socket or on one passed by socket
+ * activation; it is described in rabc-single-wait.c.  Applications that
+ * serve with a RabcServer on their own main context keep GLib's ordinary
+ * poll().
  *
  * SPDX-License-Identifier: MIT
  */
