@@ -101,9 +101,9 @@
  * descriptor limit allows; [property@Rabc.Server:max-buffered-bytes] over
  * all clients; [property@Rabc.Server:frame-timeout] for a client stuck in
  * the middle of a frame; [property@Rabc.Server:max-pending-requests] for
- * the requests of one client that wait for an answer. Each round of the
- * main loop reads at most 64 KiB between frames, shared among the clients
- * ready in it and at least 512 bytes each, so that a client pipelining
+ * the requests of one client that wait for an answer. Each round reads at
+ * most 64 KiB between frames, shared among the clients ready in it and at
+ * least 512 bytes each, so that a client pipelining
  * requests as fast as it can has at most 82 of them answered before the
  * others' turn once a hundred are ready; the rest of long messages comes
  * from a pool of 1 MiB per round, at most 128 KiB to each client, which
@@ -200,8 +200,9 @@ struct _RabcServer {
   /* Rounds that read clients, counted: one or more in each dispatch of
    * the epoll source. */
   guint64         round;
-  /* Application code ran in this round, or the server attached a source
-   * (see return_to_main_loop()). */
+  /* Since the epoll source's last dispatch, application code ran, or the
+   * server attached a source or moved a timer (see
+   * mark_main_loop_needed()). */
   gboolean        main_loop_needed;
 };
 
@@ -239,7 +240,7 @@ typedef struct {
   /* What its last read took when that was more than its share between
    * frames, the rest of a frame from the round's pool; else 0.  Between
    * frames such a client waits for its turn for the pool too (see
-   * on_epoll()). */
+   * run_round()). */
   gsize           long_read;
 } Client;
 
@@ -365,13 +366,13 @@ on_log_summary (gpointer user_data)
 }
 
 /* Application code is about to run (a signal's handlers, a log handler),
- * or the server attaches a source: either may leave the main context work
- * that GLib finds only when its iteration comes round, such as a source
- * attached from this thread, which does not wake it.  So the dispatch of
- * the epoll source returns to GLib before another round (see
- * rabc_single_wait_again()). */
+ * or the server attaches a source or moves a timer: any of these may leave
+ * the main context work that GLib finds only when its iteration comes
+ * round, such as a source attached from this thread, which does not wake
+ * it.  So the dispatch of the epoll source returns to GLib before another
+ * round (see rabc_single_wait_again()). */
 static void
-return_to_main_loop (RabcServer *self)
+mark_main_loop_needed (RabcServer *self)
 {
   self->main_loop_needed = TRUE;
 }
@@ -389,7 +390,7 @@ server_log (RabcServer *self,
   guint suppressed = 0;
   va_list args;
 
-  return_to_main_loop (self);
+  mark_main_loop_needed (self);
   if (!rabc_rate_limit_allow (limit, g_get_monotonic_time (), &suppressed))
     {
       /* The first one held back: report the count when the next one could
@@ -479,7 +480,7 @@ drop_client (RabcServer *self,
   if (!rabc_peer_table_contains (&client->entry))
     return;
 
-  return_to_main_loop (self);
+  mark_main_loop_needed (self);
   rabc_peer_table_remove (&self->peers, &client->entry);
   rabc_single_wait_forget (self->single_wait);
   if (fd >= 0)
@@ -530,7 +531,7 @@ enforce_budget (RabcServer *self)
 
       if (entry == NULL)
         return;
-      return_to_main_loop (self);
+      mark_main_loop_needed (self);
 
       /* A buffer kept for a client's next long message goes first. */
       if (rabc_connection_release_buffers (((Client *) entry->data)->conn))
@@ -556,15 +557,18 @@ static void
 arm_stall_timer (RabcServer *self)
 {
   RabcPeerEntry *entry = rabc_peer_table_peek_mid_frame (&self->peers);
+  gint64 ready_time = -1;
 
   if (self->stall_source == NULL)
     return;
 
-  if (entry == NULL || self->frame_timeout == 0)
-    g_source_set_ready_time (self->stall_source, -1);
-  else
-    g_source_set_ready_time (self->stall_source,
-                             entry->last_progress + (gint64) self->frame_timeout * 1000);
+  if (entry != NULL && self->frame_timeout != 0)
+    ready_time = entry->last_progress + (gint64) self->frame_timeout * 1000;
+  if (ready_time != g_source_get_ready_time (self->stall_source))
+    {
+      mark_main_loop_needed (self);
+      g_source_set_ready_time (self->stall_source, ready_time);
+    }
 }
 
 /* Records what @client holds, without enforcing the bounds.
@@ -846,7 +850,10 @@ rabc_server_deliver (RabcServer *self,
        * from inside the caller. */
       rabc_connection_schedule_flush (client->conn);
       if (client_update (self, client, g_get_monotonic_time ()) && self->budget_source != NULL)
-        g_source_set_ready_time (self->budget_source, 0);
+        {
+          mark_main_loop_needed (self);
+          g_source_set_ready_time (self->budget_source, 0);
+        }
     }
   end_dispatch (self);
 }
@@ -885,7 +892,7 @@ handle_request (RabcServer *self,
   request = rabc_request_new (g_steal_pointer (&client->spare_request), client_get_peer (self, client),
                               seq, text, len);
   client->answered_in_handler = FALSE;
-  return_to_main_loop (self);
+  mark_main_loop_needed (self);
   g_signal_emit (self, signals[HANDLE_REQUEST], 0, request, &handled);
 
   if (client->answered_in_handler || rabc_connection_is_closed (client->conn))
@@ -951,7 +958,7 @@ on_message (RabcConnection *conn,
     {
       g_autofree char *message = g_strndup (text, len);
 
-      return_to_main_loop (self);
+      mark_main_loop_needed (self);
       g_signal_emit (self, signals[MESSAGE_RECEIVED], 0, message);
       check_handlers (self);
       if (rabc_connection_is_closed (conn))
@@ -1093,7 +1100,7 @@ pause_accepting (RabcServer *self)
 {
   set_accepting (self, FALSE);
 
-  return_to_main_loop (self);
+  mark_main_loop_needed (self);
   rabc_clear_source (&self->accept_retry_source);
   self->accept_retry_source = g_timeout_source_new (ACCEPT_RETRY_MS);
   g_source_set_static_name (self->accept_retry_source, "[rabc] accept retry");
@@ -1218,7 +1225,7 @@ accept_clients (RabcServer *self)
         }
 
       rabc_peer_table_add (&self->peers, &client->entry, g_get_monotonic_time ());
-      return_to_main_loop (self);
+      mark_main_loop_needed (self);
       g_debug ("client connected: pid %d, uid %u; %u clients now",
                (int) peer_pid, (guint) peer_uid, self->peers.n_peers);
       /* Without handlers no peer is made: rabcd's clients cost no object. */
@@ -1364,7 +1371,6 @@ run_round (RabcServer         *self,
   gsize pool = ROUND_BYTES;
 
   self->round++;
-  self->main_loop_needed = FALSE;
 
   for (int i = 0; i < n; i++)
     {
@@ -1429,13 +1435,14 @@ run_round (RabcServer         *self,
 }
 
 /* Whether rabcd's dispatch may wait for its clients itself after a round:
- * it set up the single wait, the server still serves, and the round ran
- * nothing that GLib has to see first. */
+ * it set up the single wait, nothing that GLib has to see first happened
+ * since the dispatch began, and no ::handle-request handler would be
+ * handed a context time (g_source_get_time()) as old as the rounds. */
 static gboolean
-may_wait_again (RabcServer *self)
+may_serve_again (RabcServer *self)
 {
-  return self->single_wait != NULL && self->epoll_fd >= 0 &&
-         self->dispatch_depth == 1 && !self->main_loop_needed;
+  return self->single_wait != NULL && self->dispatch_depth == 1 &&
+         !self->main_loop_needed && !self->handling;
 }
 
 static gboolean
@@ -1453,9 +1460,10 @@ on_epoll (GIOCondition condition,
 
   /* rabcd's: while GLib has nothing to do, the next round waits here, and
    * a client's round trip costs no iteration of the main context. */
-  while (may_wait_again (self) &&
+  while (may_serve_again (self) &&
          (n = rabc_single_wait_again (self->single_wait, events, G_N_ELEMENTS (events))) > 0)
     run_round (self, events, n, g_get_monotonic_time ());
+  self->main_loop_needed = FALSE;
 
   end_dispatch (self);
   return G_SOURCE_CONTINUE;

@@ -24,12 +24,15 @@ void            rabc_single_wait_free           (RabcSingleWait            *self
 int             rabc_single_wait_take           (RabcSingleWait            *self,
                                                  struct epoll_event        *events,
                                                  int                        max_events);
-/* After the owner's dispatch handled what the wait got: waits in the epoll
- * set again, until GLib's timeout for the last wait runs out or one of
- * GLib's descriptors is ready, and fills @events with the owner's events.
- * Returns 0 at once when the owner has to return to GLib: the last poll
- * was not the single wait, GLib had a descriptor ready or a timeout that
- * ran out.  Only when no application code ran since that wait. */
+/* Called from the owner's dispatch, after it handled what the wait got,
+ * and only when neither application code nor the owner changed the
+ * context's sources since: waits in the epoll set again, at most until
+ * GLib's timeout for the last wait runs out, and fills @events with the
+ * owner's events.  Returns their number, or 0 when the owner has to
+ * return to GLib: at once when the last poll was not the single wait,
+ * GLib had a descriptor ready in it or its timeout ran out, and after
+ * waiting when the time ran out, the wait was interrupted or one of
+ * GLib's descriptors became ready. */
 int             rabc_single_wait_again          (RabcSingleWait            *self,
                                                  struct epoll_event        *events,
                                                  int                        max_events);

@@ -35,14 +35,16 @@
  *   going back through GLib's iteration, as long as GLib can have nothing
  *   to do: the last poll was the single wait, none of GLib's descriptors
  *   was ready in it, and the timeout GLib computed for it has not run
- *   out.  That wait ends at the same time GLib's would have, and as soon
- *   as one of GLib's descriptors is ready; the owner then returns to
- *   GLib, which finds that descriptor still ready (the set is
- *   level-triggered).  Whatever changes GLib's sources from another thread,
- *   or sets a ready time, signals the wake-up descriptor.  What GLib would
- *   not be told of, a source attached without descriptors from this
- *   thread, only application code does: the owner returns to GLib
- *   whenever it ran any.
+ *   out.  That wait ends before GLib's would have, leaving GLib's own
+ *   poll the last millisecond, and as soon as one of GLib's descriptors is
+ *   ready; the owner then returns to GLib, which finds that descriptor
+ *   still ready (the set is level-triggered).  Whatever changes GLib's
+ *   sources from another thread signals the wake-up descriptor.  What GLib
+ *   may not be told of (a source attached from this thread without
+ *   descriptors, a ready time moved from it) comes from application code
+ *   or from the owner itself, which returns to GLib whenever either ran.
+ *   A source ready by its check() alone, with no descriptor and no ready
+ *   time, is dispatched once the owner returns; rabcd has none.
  * - The kept events tell what was ready at the time of the wait.  Sources
  *   dispatched before the owner's may change that (drop a client, stop
  *   reading from it), so the owner calls rabc_single_wait_forget()
@@ -384,16 +386,17 @@ rabc_single_wait_again (RabcSingleWait     *self,
   int timeout = -1;
   int n, n_owner = 0;
 
+  /* What the last wait kept is the owner's already. */
+  self->n_ready = -1;
   if (!self->may_wait_again)
     return 0;
   if (self->deadline >= 0)
     {
-      gint64 left = self->deadline - g_get_monotonic_time ();
-
-      if (left <= 0)
+      /* Rounded down: never past GLib's deadline, whose last millisecond
+       * is GLib's own poll's. */
+      timeout = (int) ((self->deadline - g_get_monotonic_time ()) / G_TIME_SPAN_MILLISECOND);
+      if (timeout <= 0)
         return 0;
-      /* Rounded up, as GLib rounds its own. */
-      timeout = (int) ((left + G_TIME_SPAN_MILLISECOND - 1) / G_TIME_SPAN_MILLISECOND);
     }
 
   n = epoll_wait (self->epoll_fd, self->events, self->max_events + MAX_PINNED, timeout);
