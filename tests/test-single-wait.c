@@ -137,8 +137,25 @@ test_serves (Fixture       *fixture,
   stop_server (server);
 }
 
+/* What a source saw of a pinger when it ran. */
+typedef struct {
+  Pinger   *pinger;
+  gint      pongs_at_run;
+  gboolean  ran;
+} Busy;
+
+static gboolean
+on_busy (gpointer user_data)
+{
+  Busy *busy = user_data;
+
+  busy->pongs_at_run = g_atomic_int_get (&busy->pinger->n_pongs);
+  busy->ran = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 /* A source that counts the iterations of the main context: GLib prepares
- * each source once in every one. */
+ * it once in each, as it is never dispatched and so never blocked. */
 typedef struct {
   GSource source;
   guint   n_iterations;
@@ -199,22 +216,10 @@ test_rounds_in_dispatch (Fixture       *fixture,
 /* A handler of the tenth message attaches an idle from the server's own
  * thread, which does not wake the context, and disconnects itself. */
 typedef struct {
-  Pinger   *pinger;
+  Busy      idle;
   gulong    handler_id;
   guint     n_messages;
-  gint      pongs_at_idle;
-  gboolean  idle_ran;
 } Attacher;
-
-static gboolean
-on_attached_idle (gpointer user_data)
-{
-  Attacher *attacher = user_data;
-
-  attacher->pongs_at_idle = g_atomic_int_get (&attacher->pinger->n_pongs);
-  attacher->idle_ran = TRUE;
-  return G_SOURCE_REMOVE;
-}
 
 static void
 on_message_attach (RabcServer *server,
@@ -225,7 +230,7 @@ on_message_attach (RabcServer *server,
 
   if (++attacher->n_messages < 10)
     return;
-  g_idle_add_full (G_PRIORITY_DEFAULT, on_attached_idle, attacher, NULL);
+  g_idle_add_full (G_PRIORITY_DEFAULT, on_busy, &attacher->idle, NULL);
   g_signal_handler_disconnect (server, attacher->handler_id);
 }
 
@@ -240,33 +245,16 @@ test_handler_source_runs (Fixture       *fixture,
   Attacher attacher = { 0 };
   Pinger pinger;
 
-  attacher.pinger = &pinger;
+  attacher.idle.pinger = &pinger;
   attacher.handler_id = g_signal_connect (server, "message-received",
                                           G_CALLBACK (on_message_attach), &attacher);
   pinger_start (&pinger, fixture->path, 2000);
-  rabc_test_wait_for (&attacher.idle_ran, WAIT_MS);
+  rabc_test_wait_for (&attacher.idle.ran, WAIT_MS);
   pinger_finish (&pinger);
-  g_test_message ("the idle ran after %d of %u round trips", attacher.pongs_at_idle, pinger.n);
-  g_assert_cmpint (attacher.pongs_at_idle, <, pinger.n / 2);
+  g_test_message ("the idle ran after %d of %u round trips", attacher.idle.pongs_at_run, pinger.n);
+  g_assert_cmpint (attacher.idle.pongs_at_run, <, pinger.n / 2);
 
   stop_server (server);
-}
-
-/* What a source saw of a pinger when it ran. */
-typedef struct {
-  Pinger   *pinger;
-  gint      pongs_at_run;
-  gboolean  ran;
-} Busy;
-
-static gboolean
-on_busy (gpointer user_data)
-{
-  Busy *busy = user_data;
-
-  busy->pongs_at_run = g_atomic_int_get (&busy->pinger->n_pongs);
-  busy->ran = TRUE;
-  return G_SOURCE_REMOVE;
 }
 
 /* A timeout fires while nothing else happens, and while a client is
