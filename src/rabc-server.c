@@ -103,9 +103,9 @@
  * the middle of a frame; [property@Rabc.Server:max-pending-requests] for
  * the requests of one client that wait for an answer. Each round reads at
  * most 64 KiB between frames, shared among the clients ready in it and at
- * least 512 bytes each, so that a client pipelining
- * requests as fast as it can has at most 82 of them answered before the
- * others' turn once a hundred are ready; the rest of long messages comes
+ * least 512 bytes each, so that a client pipelining requests as fast as it
+ * can has at most 82 of them answered before the others' turn once a
+ * hundred are ready; the rest of long messages comes
  * from a pool of 1 MiB per round, at most 128 KiB to each client, which
  * the clients in the middle of a message take in turns, the one that
  * waited longest first. A client whose last message needed the pool

@@ -131,6 +131,14 @@ pinned_of_event (RabcSingleWait           *self,
   return (Pinned *) event->data.ptr;
 }
 
+/* Waits for the owner's descriptors and GLib's together, into @events. */
+static int
+wait_in_set (RabcSingleWait *self,
+             int             timeout)
+{
+  return epoll_wait (self->epoll_fd, self->events, self->max_events + MAX_PINNED, timeout);
+}
+
 static void
 unpin (RabcSingleWait *self,
        Pinned         *pinned)
@@ -217,7 +225,6 @@ single_wait_poll (GPollFD *ufds,
 {
   RabcSingleWait *self = single_wait;
   int n, n_owner = 0, n_revents = 0;
-  gint64 start;
 
   if (self == NULL)
     return g_poll (ufds, n_ufds, timeout);
@@ -235,8 +242,8 @@ single_wait_poll (GPollFD *ufds,
     }
 
   /* GLib's timeout counts from about now: it computed it just before. */
-  start = timeout > 0 ? g_get_monotonic_time () : 0;
-  n = epoll_wait (self->epoll_fd, self->events, self->max_events + MAX_PINNED, timeout);
+  self->deadline = timeout > 0 ? g_get_monotonic_time () + timeout * G_TIME_SPAN_MILLISECOND : -1;
+  n = wait_in_set (self, timeout);
   if (n < 0)
     return -1;
 
@@ -259,7 +266,6 @@ single_wait_poll (GPollFD *ufds,
 
   self->n_ready = n_owner;
   self->may_wait_again = n_revents == 0 && timeout != 0;
-  self->deadline = timeout > 0 ? start + timeout * G_TIME_SPAN_MILLISECOND : -1;
   if (n_owner > 0)
     {
       ufds[self->owner_index].revents = G_IO_IN;
@@ -369,7 +375,7 @@ rabc_single_wait_take (RabcSingleWait     *self,
     }
 
   do
-    n = epoll_wait (self->epoll_fd, self->events, self->max_events + MAX_PINNED, 0);
+    n = wait_in_set (self, 0);
   while (n < 0 && errno == EINTR);
 
   for (int i = 0; i < n; i++)
@@ -399,7 +405,7 @@ rabc_single_wait_again (RabcSingleWait     *self,
         return 0;
     }
 
-  n = epoll_wait (self->epoll_fd, self->events, self->max_events + MAX_PINNED, timeout);
+  n = wait_in_set (self, timeout);
   /* Timed out, or interrupted: GLib's turn. */
   if (n <= 0)
     return 0;
